@@ -1,0 +1,1 @@
+"""The domain: the case store, intake, dedup, dispatch, deadlines, the event stream and the outbox."""
