@@ -1,0 +1,1 @@
+"""Login and rights: token validation, the embedded identity provider, roles, masking, audit."""
