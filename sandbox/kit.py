@@ -121,7 +121,7 @@ class _FaultsAndStats:
         self.routes = routes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"].startswith(SANDBOX_PREFIX):
+        if scope["type"] != "http" or _route_path(scope).startswith(SANDBOX_PREFIX):
             await self.app(scope, receive, send)
             return
         self.sandbox.stats[self._endpoint(scope)] += 1
@@ -145,7 +145,15 @@ class _FaultsAndStats:
         if faults.down:
             return Response("channel down (sandbox fault)", status_code=503)
         if sandbox.roll(faults.rate_429):
-            return Response("too many requests (sandbox fault)", status_code=429, headers={"Retry-After": "1"})
+            return Response("too many requests (sandbox fault)", status_code=429,
+                            headers={"Retry-After": "1"})
         if sandbox.roll(faults.error_rate):
             return Response("internal error (sandbox fault)", status_code=500)
         return None
+
+
+def _route_path(scope: Scope) -> str:
+    """The path below the mount point: Starlette's ``Mount`` keeps the full path and sets ``root_path``."""
+    path: str = scope["path"]
+    root: str = scope.get("root_path", "")
+    return path[len(root):] if root and path.startswith(root) else path

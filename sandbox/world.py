@@ -3,12 +3,36 @@
 One incident may be reported through several channels, by the same or different residents,
 in different words. Each channel app renders :class:`Ticket` s in its own format; ground truth
 (which tickets are one incident) is served only at ``/__sandbox/truth``.
+
+:func:`generate_world` builds it (the work is done in :mod:`sandbox.worldgen`, with the data in
+:mod:`sandbox.places`, :mod:`sandbox.people`, :mod:`sandbox.problems` and :mod:`sandbox.phrasing`).
+
+The demo citizen
+    Resident ``R-CITIZEN`` (陈晓明, 玉塘街道) always exists, with the same phone and national ID in
+    every channel. He raises appeals through 12345, petition, legalaid and mayor: wage arrears at his
+    employer (a group matter; 12345 call, group petition, legal-aid application for 讨薪), a leaking
+    ceiling at home (12345) and his estate's blocked fire lane (mayor). The gateway's demo
+    ``citizen`` account is matched to him.
+
+``Ticket.extra`` keys per channel (values in Chinese where they are labels)
+    * hotline12345: ``appeal_type`` 诉求类型 (投诉/求助/咨询/建议);
+    * petition: ``form`` 信访形式 (来信/来访/网上/电话), ``head_count`` 人数 (int, >1 for group petitions);
+    * legalaid: ``aid_type`` 援助事项类别 (e.g. 劳动仲裁代理, 民事诉讼代理, 法律咨询),
+      ``applicant_type`` 申请人类别 (e.g. 农民工, 低保户, 残疾人, 其他经济困难人员);
+    * court: ``claim_amount`` 标的额 (int, yuan), ``cause`` 案由 (e.g. 劳动争议, 物业服务合同纠纷);
+    * open311: ``board`` (bool: a message-board post, which has no structured location);
+    * mayor: none.
+
+Evaluation only (never served by a channel): ``Ticket.eval_split`` and ``Incident.split``
+("tune" or "holdout": holdout incidents sit at holdout places and may use holdout phrasings that no tune
+ticket uses), ``Incident.negative_of`` (the incident this one is a deliberate hard negative of).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
+from typing import Any
 
 CHANNELS = ("hotline12345", "mayor", "court", "legalaid", "petition", "open311")
 
@@ -31,10 +55,14 @@ class Incident:
     lat: float
     lng: float
     top_class: str          # one of 投诉建议 纠纷调解 法律服务 心理服务 帮扶救助
-    category_path: tuple[str, ...]  # sandbox's own labels, top to leaf, e.g. (投诉建议, 城市管理, 市容环境, 占道经营)
+    # sandbox's own labels, top to leaf, e.g. (投诉建议, 城市管理, 市容环境, 占道经营)
+    category_path: tuple[str, ...]
     problem: str            # short problem key, e.g. 占道经营
     group: bool = False     # a group matter (群体性), e.g. wage arrears of many workers
     head_count: int = 1
+    respondent: Resident | None = None  # the other party of a dispute (company or person), if any
+    split: str = "tune"     # evaluation split: "tune" or "holdout"
+    negative_of: str | None = None  # a hard negative: looks like that incident, but is not it
 
 
 @dataclass(slots=True)
@@ -59,6 +87,7 @@ class Ticket:
     arrives_after: float = 0.0   # seconds after the sandbox started; 0 = already there at start
     extra: dict[str, object] = field(default_factory=dict)
     other_party: Resident | None = None  # the respondent (被申请人) for disputes
+    eval_split: str = "tune"  # evaluation only, never served: "tune" or "holdout"
 
 
 @dataclass(slots=True)
@@ -81,7 +110,33 @@ class World:
             out.setdefault(t.channel, {})[t.source_id] = t.incident_id
         return out
 
+    def evaluation(self) -> dict[str, dict[str, Any]]:
+        """Ground truth for evaluating dedup (served at ``/__sandbox/truth``): each incident's reports,
+        each incident's split, and which incidents are hard negatives of which."""
+        reports: dict[str, list[dict[str, str]]] = {i.incident_id: [] for i in self.incidents}
+        for t in self.tickets:
+            reports[t.incident_id].append({"channel": t.channel, "source_id": t.source_id})
+        return {"incidents": reports,
+                "splits": {i.incident_id: i.split for i in self.incidents},
+                "hard_negatives": {i.incident_id: i.negative_of for i in self.incidents if i.negative_of}}
+
 
 def generate_world(seed: int = 7, now: datetime | None = None, *, incidents: int = 400) -> World:
-    """Generate the seeded world. Same ``seed`` and ``now`` → the same world, ticket for ticket."""
-    raise NotImplementedError  # filled in by the world generator
+    """Generate the seeded world. Same ``seed`` and ``now`` → the same world, ticket for ticket.
+
+    Args:
+        seed: seeds every random choice (``random.Random`` streams derived from it; nothing global).
+        now: the moment the world is generated for (aware; naive is taken as UTC); tickets were received
+            over the ~60 days before it, and about ``incidents / 10`` arrive after it
+            (``Ticket.arrives_after`` seconds into the sandbox's run). Default: the current time, to the
+            second — pass it explicitly for a repeatable world.
+        incidents: how many incidents (real-world matters) in all, at least 4 (the demo citizen's three
+            and one more); ~1.3 tickets each. Knobs and the split design: :mod:`sandbox.worldgen`.
+    """
+    from sandbox.worldgen import generate  # the generator builds on these dataclasses
+
+    if now is None:
+        now = datetime.now(UTC)
+    elif now.tzinfo is None:
+        now = now.replace(tzinfo=UTC)
+    return generate(seed, now, incidents)
