@@ -65,7 +65,8 @@ class CaseQuery:
     text: str | None = None
     received_after: datetime | None = None
     received_before: datetime | None = None
-    case_keys: tuple[str, ...] | None = None  # restrict to these (e.g. a resident's own); None = no restriction
+    # restrict to these keys (e.g. a resident's own); None = no restriction
+    case_keys: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,138 @@
+"""Every Redis key the gateway writes, and nothing else: the store's layout in one place.
+
+The layout is drawn for a later move to Redis Cluster, where a command or transaction may
+only touch keys of one hash slot (the part of a key between the first ``{`` and ``}``):
+
+=============================================  ==========================================
+key                                            holds
+=============================================  ==========================================
+``ms:case:{<channel>:<source id>}``            hash: one case (doc, digest, memberships)
+``ms:src:{<channel>:<source id>}``             hash: the cached live source record (TTL)
+``ms:{ix}:all``                                zset: every case key, scored by received time
+``ms:{ix}:channels``                           set: channel keys that have cases
+``ms:{ix}:gen``                                counter: bumped by every change (search cache)
+``ms:{ix}:ch:<channel>``                       set: case keys of a channel
+``ms:{ix}:st:<STATUS>``                        set: case keys with a unified status
+``ms:{ix}:rg:<region id>``                     set: cases in a region or anywhere beneath it
+``ms:{ix}:ct:<category id>``                   set: cases in a category or anywhere beneath it
+``ms:{ix}:t2:<bigram>`` / ``ms:{ix}:t1:<char>``  set: text index (title+content / title only)
+``ms:{ix}:who:<hmac hex>``                     set: cases of one phone number or ID number
+``ms:{ix}:q:<hash>`` (and ``…:<n>``)           zset: a search's result, short-lived
+``ms:events``                                  stream: every change, one entry
+``ms:cursors``                                 hash: channel → saved sync cursor
+``ms:quarantine:{<channel>}`` (``:n``, ``:seen``)  list / counter / hash of rejected records
+``ms:quarantine:channels``                     set: channels that ever quarantined a record
+=============================================  ==========================================
+
+A case's own keys share the case's tag, so the case hash and its source-cache entry live in one
+slot; every index shares the tag ``{ix}``, so ``ZINTERSTORE``/``SUNIONSTORE`` across them is a
+single-slot command. On one Redis (today) ingest changes the case, its indexes and the event
+stream in one ``MULTI``; on a Cluster that transaction has to split into the case's slot and the
+``{ix}`` slot, with the case hash's recorded memberships making the index half replayable.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ALL_CASES",
+    "CHANNELS",
+    "CURSORS",
+    "EVENTS",
+    "GENERATION",
+    "QUARANTINE_CHANNELS",
+    "SOURCE_CACHE_SCAN_PATTERN",
+    "case",
+    "category_index",
+    "channel_index",
+    "identity_index",
+    "quarantine_count",
+    "quarantine_list",
+    "quarantine_seen",
+    "query_part",
+    "query_result",
+    "region_index",
+    "source_cache",
+    "status_index",
+    "text_bigram_index",
+    "title_char_index",
+]
+
+PREFIX = "ms"
+INDEX_TAG = "{ix}"
+INDEX = f"{PREFIX}:{INDEX_TAG}"
+
+ALL_CASES = f"{INDEX}:all"
+CHANNELS = f"{INDEX}:channels"
+GENERATION = f"{INDEX}:gen"
+EVENTS = f"{PREFIX}:events"
+CURSORS = f"{PREFIX}:cursors"
+QUARANTINE_CHANNELS = f"{PREFIX}:quarantine:channels"
+
+SOURCE_CACHE_SCAN_PATTERN = f"{PREFIX}:src:*"
+"""For operators' tools and tests that flush the source cache; the gateway itself never scans."""
+
+
+def _tag(channel: str, source_id: str) -> str:
+    return f"{{{channel}:{source_id}}}"
+
+
+def case(case_key: str) -> str:
+    """The case hash of ``case_key`` (``<channel>:<source id>``, see :func:`casework.model.case_key`)."""
+    return f"{PREFIX}:case:{{{case_key}}}"
+
+
+def source_cache(channel: str, source_id: str) -> str:
+    """The cached live record of one source ticket; same slot as its case."""
+    return f"{PREFIX}:src:{_tag(channel, source_id)}"
+
+
+def channel_index(channel: str) -> str:
+    return f"{INDEX}:ch:{channel}"
+
+
+def status_index(status: str) -> str:
+    return f"{INDEX}:st:{status}"
+
+
+def region_index(region_id: str) -> str:
+    return f"{INDEX}:rg:{region_id}"
+
+
+def category_index(category_id: str) -> str:
+    return f"{INDEX}:ct:{category_id}"
+
+
+def text_bigram_index(bigram: str) -> str:
+    return f"{INDEX}:t2:{bigram}"
+
+
+def title_char_index(char: str) -> str:
+    return f"{INDEX}:t1:{char}"
+
+
+def identity_index(digest: str) -> str:
+    """Cases of one person, by keyed hash (never the phone or ID number itself)."""
+    return f"{INDEX}:who:{digest}"
+
+
+def query_result(query_hash: str) -> str:
+    """A search's filtered, time-scored result set (expires after seconds)."""
+    return f"{INDEX}:q:{query_hash}"
+
+
+def query_part(query_hash: str, part: int) -> str:
+    """A scratch union of one filter's alternatives while a search result is built."""
+    return f"{INDEX}:q:{query_hash}:{part}"
+
+
+def quarantine_list(channel: str) -> str:
+    return f"{PREFIX}:quarantine:{{{channel}}}"
+
+
+def quarantine_count(channel: str) -> str:
+    return f"{PREFIX}:quarantine:{{{channel}}}:n"
+
+
+def quarantine_seen(channel: str) -> str:
+    """Digests of rejected records already quarantined, so a re-fetched page adds nothing."""
+    return f"{PREFIX}:quarantine:{{{channel}}}:seen"
