@@ -43,7 +43,8 @@ class Viewer:
     @classmethod
     def open_access(cls) -> Viewer:
         """The viewer before login exists: sees everything. Never used once auth is configured."""
-        return cls(subject="open", username="open", display_name="未登录（开放模式）", roles=frozenset({Role.OPEN}))
+        return cls(subject="open", username="open", display_name="未登录（开放模式）",
+                   roles=frozenset({Role.OPEN}))
 
     @classmethod
     def anonymous(cls) -> Viewer:
