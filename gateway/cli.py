@@ -1,0 +1,146 @@
+"""``minsheng``: run the gateway, serve the sandbox channels, look into the quarantine.
+
+    minsheng up [--host H] [--port N]          the gateway (PORT / MINSHENG_HOST by default)
+    minsheng sandbox --port N [--seed S]        the six sandbox channel systems, each under /<key>/
+    minsheng quarantine [CHANNEL] [--limit N]   records that could not be taken in
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import functools
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+import uvicorn
+
+from connectors import ConfigError
+from gateway.channels import load_channels
+from gateway.settings import Settings
+
+__all__ = ["main"]
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="minsheng",
+                                     description="民声: one GraphQL graph over every appeal channel")
+    commands = parser.add_subparsers(dest="command", required=True)
+    up = commands.add_parser("up", help="run the gateway")
+    up.add_argument("--host", help="interface to listen on (default: $MINSHENG_HOST or 127.0.0.1)")
+    up.add_argument("--port", type=int, help="port to listen on (default: $PORT or 8000)")
+    sandbox = commands.add_parser("sandbox", help="serve the sandbox channel systems, each under /<key>/")
+    sandbox.add_argument("--host", default="127.0.0.1")
+    sandbox.add_argument("--port", type=int, required=True)
+    sandbox.add_argument("--seed", type=int, default=7)
+    sandbox.add_argument("--webhook", action="append", default=[], metavar="KEY=URL",
+                         help="where a pushing channel sends its webhooks (repeatable)")
+    quarantine = commands.add_parser("quarantine", help="list records that could not be taken in")
+    quarantine.add_argument("channel", nargs="?", help="only this channel")
+    quarantine.add_argument("--limit", type=int, default=50)
+    quarantine.add_argument("--json", action="store_true", help="one JSON object per line")
+    return parser
+
+
+def _settings(**overrides: Any) -> Settings:
+    return Settings(**{key: value for key, value in overrides.items() if value is not None})
+
+
+def _configure_logging(level: str) -> None:
+    logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # one line per upstream request (every poll of every channel) drowns the log, and the mayor's
+    # API key travels in its query string: request lines only at debug level
+    if level.lower() != "debug":
+        logging.getLogger("httpx").setLevel(logging.WARNING)
+
+
+def _up(args: argparse.Namespace) -> int:
+    settings = _settings(host=args.host, port=args.port)
+    _configure_logging(settings.log_level)
+    problems = _channel_problems(settings)
+    if problems:  # fail before binding a port, with every problem listed
+        print(f"minsheng: the channels file {settings.channels_file} has problems:", file=sys.stderr)
+        for problem in problems:
+            print(f"  - {problem}", file=sys.stderr)
+        return 2
+    from gateway.app import create_app
+
+    uvicorn.run(functools.partial(create_app, settings), factory=True, host=settings.host, port=settings.port,
+                loop="uvloop", http="httptools", log_level=settings.log_level.lower(), proxy_headers=True,
+                lifespan="on", access_log=settings.log_level.lower() == "debug")
+    return 0
+
+
+def _channel_problems(settings: Settings) -> list[str]:
+    """Problems of the channels file, then of each connector's view of its entry (no network)."""
+    from casework.channels import ChannelSet
+
+    try:
+        ChannelSet(load_channels(settings.channels_file, settings.interpolation()))
+    except ConfigError as exc:
+        return exc.problems
+    except ImportError as exc:
+        return [f"a connector could not be imported: {exc}"]
+    return []
+
+
+def _sandbox(args: argparse.Namespace) -> int:
+    from sandbox.app import create_sandbox
+
+    webhooks: dict[str, str] = {}
+    for item in args.webhook:
+        key, sep, url = item.partition("=")
+        if not sep or not key or not url:
+            print(f"minsheng: --webhook wants KEY=URL, got {item!r}", file=sys.stderr)
+            return 2
+        webhooks[key] = url
+    app = create_sandbox(args.seed, webhook_urls=webhooks)
+    uvicorn.run(app, host=args.host, port=args.port, loop="uvloop", http="httptools", log_level="warning")
+    return 0
+
+
+def _quarantine(args: argparse.Namespace) -> int:
+    settings = Settings()
+    if not settings.redis_url:
+        print("minsheng: REDIS_URL is not set; the embedded store lives inside a running gateway only "
+              "(ask it: query { quarantine { channel sourceId reason at } })", file=sys.stderr)
+        return 2
+    records = asyncio.run(_list_quarantine(settings, args.channel, args.limit))
+    for record in records:
+        if args.json:
+            print(json.dumps({"channel": record.channel, "sourceId": record.source_id,
+                              "reason": record.reason, "at": record.at.isoformat(), "raw": record.raw},
+                             ensure_ascii=False))
+        else:
+            source_id = record.source_id or "?"
+            print(f"{record.at:%Y-%m-%d %H:%M:%S}  {record.channel:<14} {source_id:<28} {record.reason}")
+    if not records and not args.json:
+        print("quarantine is empty" + (f" for {args.channel}" if args.channel else ""))
+    return 0
+
+
+async def _list_quarantine(settings: Settings, channel: str | None, limit: int) -> list[Any]:
+    from casework.reference import Reference
+    from casework.store import CaseStore
+    from gateway.embedded import redis_client
+
+    redis = redis_client(settings.redis_url)
+    try:
+        store = CaseStore(redis, Reference.load(), hash_key=settings.hash_key.get_secret_value().encode())
+        return list(await store.list_quarantine(channel, limit))
+    finally:
+        await redis.aclose()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``minsheng`` command; returns the exit status."""
+    args = _parser().parse_args(argv)
+    handlers = {"up": _up, "sandbox": _sandbox, "quarantine": _quarantine}
+    return handlers[args.command](args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,119 @@
+"""What the composition root needs besides the domain: the Redis client, and hosting sub-apps.
+
+* :func:`redis_client` — the configured Redis, or the embedded in-process store (fakeredis with
+  Lua) when ``REDIS_URL`` is not set;
+* :class:`LateMount` — a mount point whose app is built in the lifespan (the sandbox);
+* :func:`sub_app_lifespan` — runs a mounted app's own lifespan, which Starlette does not do for
+  mounts;
+* :func:`wait_until_listening` — waits for our own port before the in-process sandbox is called.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+from urllib.parse import urlsplit
+
+import redis.asyncio as aioredis
+from starlette.responses import JSONResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+__all__ = ["LateMount", "redis_client", "sub_app_lifespan", "wait_until_listening"]
+
+log = logging.getLogger(__name__)
+
+
+def redis_client(url: str | None) -> Any:
+    """A Redis client for ``url``; without one, the embedded in-process store (and a log line saying so)."""
+    if url:
+        log.info("store: Redis at %s", _redact(url))
+        return aioredis.from_url(url)
+    import fakeredis
+
+    log.warning("store: REDIS_URL is not set, so the gateway runs on an embedded in-process store "
+                "(fakeredis). Data lives only as long as this process; set REDIS_URL for a real Redis.")
+    return fakeredis.FakeAsyncRedis(server=fakeredis.FakeServer())
+
+
+def _redact(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.password:
+        return url.replace(f":{parts.password}@", ":***@")
+    return url
+
+
+class LateMount:
+    """An ASGI app to mount now whose real app arrives later (503 until then)."""
+
+    def __init__(self) -> None:
+        self.app: ASGIApp | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.app is None:
+            if scope["type"] == "http":
+                await JSONResponse({"error": "not started"}, status_code=503)(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+
+@contextlib.asynccontextmanager
+async def sub_app_lifespan(app: ASGIApp) -> AsyncIterator[None]:
+    """Drive ``app``'s ASGI lifespan: startup on enter, shutdown on exit."""
+    to_app: asyncio.Queue[Message] = asyncio.Queue()
+    from_app: asyncio.Queue[Message] = asyncio.Queue()
+    scope: Scope = {"type": "lifespan", "asgi": {"version": "3.0", "spec_version": "2.0"}, "state": {}}
+
+    async def receive() -> Message:
+        return await to_app.get()
+
+    async def send(message: Message) -> None:
+        await from_app.put(message)
+
+    async def run() -> None:
+        await app(scope, receive, send)
+
+    task = asyncio.create_task(run())
+    await to_app.put({"type": "lifespan.startup"})
+    started = await _next_message(from_app, task)
+    if started is not None and started["type"] == "lifespan.startup.failed":
+        raise RuntimeError(f"sub-app failed to start: {started.get('message', '')}")
+    try:
+        yield
+    finally:
+        if not task.done():
+            await to_app.put({"type": "lifespan.shutdown"})
+            await _next_message(from_app, task)
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(task, 10)
+
+
+async def _next_message(queue: asyncio.Queue[Message], task: asyncio.Task[Any]) -> Message | None:
+    """The app's next lifespan message, or ``None`` when the app does not speak lifespan."""
+    getter = asyncio.ensure_future(queue.get())
+    done, _ = await asyncio.wait({getter, task}, return_when=asyncio.FIRST_COMPLETED)
+    if getter in done:
+        return getter.result()
+    getter.cancel()
+    return None
+
+
+async def wait_until_listening(url: str, patience: float = 30.0) -> bool:
+    """Wait until something accepts TCP connections at ``url``'s host and port."""
+    parts = urlsplit(url)
+    host, port = parts.hostname or "127.0.0.1", parts.port or (443 if parts.scheme == "https" else 80)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + patience
+    while loop.time() < deadline:
+        try:
+            _, writer = await asyncio.open_connection(host, port)
+        except OSError:
+            await asyncio.sleep(0.05)
+            continue
+        writer.close()
+        with contextlib.suppress(OSError):
+            await writer.wait_closed()
+        return True
+    return False

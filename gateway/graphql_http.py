@@ -1,0 +1,156 @@
+"""``/graphql`` over HTTP, as the GraphQL-over-HTTP spec has it, on strawberry's ASGI view.
+
+Strawberry already does POST and GET, JSON bodies and GraphiQL. This fills the gaps:
+
+* ``application/graphql-response+json`` when the client accepts it (``application/json`` otherwise);
+  with it, a request error (syntax, validation, variables: no ``data``) answers 400;
+* request errors carry no ``data`` entry;
+* a mutation over GET answers 405 with ``Allow: POST``; a body that is not JSON answers 415;
+* transport errors (malformed JSON, no query …) answer as GraphQL errors in JSON, never plain
+  text or a trace.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from cross_web import AsyncHTTPRequestAdapter, HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
+from starlette.websockets import WebSocket
+from strawberry.asgi import GraphQL
+from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
+from strawberry.http.parse_content_type import parse_content_type
+from strawberry.schema.base import BaseSchema
+from strawberry.schema.exceptions import InvalidOperationTypeError
+from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
+from strawberry.types import ExecutionResult
+
+from auth.viewer import Viewer
+from resolvers.context import GraphContext, Resources, build_context
+
+__all__ = ["GRAPHQL_RESPONSE", "JSON", "GraphQLEndpoint", "negotiate"]
+
+log = logging.getLogger(__name__)
+
+JSON = "application/json"
+GRAPHQL_RESPONSE = "application/graphql-response+json"
+_CODES = {400: "BAD_REQUEST", 404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED", 406: "NOT_ACCEPTABLE",
+          413: "PAYLOAD_TOO_LARGE", 415: "UNSUPPORTED_MEDIA_TYPE", 500: "INTERNAL_SERVER_ERROR"}
+
+
+class _MethodNotAllowed(HTTPException):
+    def __init__(self, reason: str, allow: str) -> None:
+        super().__init__(405, reason)
+        self.allow = allow
+
+
+def negotiate(accept: str | None) -> str:
+    """The media type to answer with: graphql-response+json when asked for and not outranked by json."""
+    if not accept:
+        return JSON
+    weights: dict[str, float] = {}
+    for item in accept.split(","):
+        media, _, params = item.strip().partition(";")
+        quality = 1.0
+        for param in params.split(";"):
+            name, _, value = param.strip().partition("=")
+            if name == "q":
+                try:
+                    quality = float(value)
+                except ValueError:
+                    quality = 0.0
+        weights[media.strip().lower()] = max(quality, weights.get(media.strip().lower(), 0.0))
+    preferred = weights.get(GRAPHQL_RESPONSE, 0.0)
+    return GRAPHQL_RESPONSE if preferred > 0 and preferred >= weights.get(JSON, 0.0) else JSON
+
+
+def _is_request_error(data: GraphQLHTTPResponse) -> bool:
+    errors = data.get("errors") or []
+    return data.get("data") is None and bool(errors) and not any(
+        isinstance(error, dict) and error.get("path") for error in errors)
+
+
+class GraphQLEndpoint(GraphQL[GraphContext, None]):
+    """The ``/graphql`` endpoint. The context gets the app's shared resources and the viewer."""
+
+    def __init__(self, schema: BaseSchema, *, production: bool) -> None:
+        super().__init__(schema, graphql_ide=None if production else "graphiql", allow_queries_via_get=True,
+                         subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,))
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await super().__call__(scope, receive, send)
+            return
+        request = Request(scope, receive=receive)
+        media_type = negotiate(request.headers.get("accept"))
+        try:
+            response = await self.run(request)
+        except HTTPException as exc:
+            response = error_response(exc.status_code, exc.reason, media_type,
+                                      allow=getattr(exc, "allow", None))
+        except Exception:
+            log.exception("unexpected error serving %s %s", request.method, request.url.path)
+            response = error_response(500, "Internal server error", media_type)
+        await response(scope, receive, send)
+
+    async def get_context(self, request: Request | WebSocket, response: Response | WebSocket) -> GraphContext:
+        resources: Resources = request.app.state.resources
+        return build_context(resources, viewer=Viewer.open_access(), request=request)
+
+    async def get_sub_response(self, request: Request | WebSocket) -> Response:
+        sub_response = await super().get_sub_response(request)
+        sub_response.media_type = negotiate(request.headers.get("accept"))
+        return sub_response
+
+    async def parse_http_body(self, request: AsyncHTTPRequestAdapter) -> Any:
+        if request.method == "POST":
+            content_type, _ = parse_content_type(request.content_type or "")
+            if content_type not in (JSON, GRAPHQL_RESPONSE) and not content_type.endswith("+json"):
+                raise HTTPException(415, "send the GraphQL request as application/json")
+        try:
+            return await super().parse_http_body(request)
+        except (AttributeError, TypeError) as exc:  # a JSON body that is not an object
+            raise HTTPException(400, "the request body must be a JSON object") from exc
+
+    async def execute_single(self, request: Request, request_adapter: AsyncHTTPRequestAdapter,
+                             sub_response: Response, context: GraphContext, root_value: None,
+                             request_data: GraphQLRequestData) -> ExecutionResult:
+        try:
+            return await super().execute_single(request, request_adapter, sub_response, context, root_value,
+                                                request_data)
+        except HTTPException as exc:
+            if request_adapter.method == "GET" and isinstance(exc.__cause__, InvalidOperationTypeError):
+                raise _MethodNotAllowed("only queries may be sent with GET; use POST", allow="POST") from exc
+            raise
+
+    def encode_json(self, data: object) -> str:
+        # Chinese text goes out as UTF-8, not as escapes: about half the bytes
+        return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+
+    def create_response(self, response_data: GraphQLHTTPResponse | list[GraphQLHTTPResponse],
+                        sub_response: Response) -> Response:
+        media_type = sub_response.media_type or JSON
+        status = sub_response.status_code or 200
+        if isinstance(response_data, dict) and _is_request_error(response_data):
+            response_data = {key: value for key, value in response_data.items() if key != "data"}  # type: ignore[assignment]
+            if media_type == GRAPHQL_RESPONSE:
+                status = 400
+        response = Response(self.encode_json(response_data), status_code=status, media_type=media_type)
+        response.headers.raw.extend(
+            (name, value) for name, value in sub_response.headers.raw if name.lower() != b"content-type")
+        return response
+
+
+def error_response(status: int, message: str, media_type: str = JSON, *,
+                   allow: str | None = None) -> Response:
+    """A transport-level failure as a GraphQL error document."""
+    body = {"errors": [{"message": message, "extensions": {"code": _CODES.get(status, "BAD_REQUEST")}}]}
+    if status == 405 and not allow:
+        allow = "GET, POST"
+    headers = {"Allow": allow} if allow else None
+    return Response(json.dumps(body, ensure_ascii=False), status_code=status, media_type=media_type,
+                    headers=headers)

@@ -1,0 +1,112 @@
+"""The gateway's plain HTTP routes: landing page, health, readiness, metrics and webhooks."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from casework.intake import Intake
+from connectors import WebhookRejected
+from gateway.metrics import Metrics
+from resolvers.context import Resources
+
+__all__ = ["plain_routes", "readiness"]
+
+log = logging.getLogger(__name__)
+
+MAX_WEBHOOK_BYTES = 1 << 20
+LANDING = """<!doctype html>
+<html lang="zh-CN"><head><meta charset="utf-8"><title>民声 · 群众诉求统一网关</title>
+<style>body{font-family:system-ui,"PingFang SC","Microsoft YaHei",sans-serif;max-width:46rem;margin:3rem auto;
+padding:0 1rem;line-height:1.7;color:#222}code,pre{background:#f4f4f4;padding:.1rem .3rem;border-radius:3px}
+pre{padding:.8rem;overflow:auto}a{color:#b0281a}</style></head>
+<body><h1>民声 · 群众诉求统一网关</h1>
+<p>12345热线、区长热线、诉前调解、法律援助、信访和城市服务（Open311）的诉求，汇成一张图。</p>
+<ul><li><a href="/graphql">GraphQL 接口与调试台</a>（<code>/graphql</code>）</li>
+<li><a href="/readyz">各渠道同步状态</a>（<code>/readyz</code>）</li>
+<li><a href="/metrics">运行指标</a>（<code>/metrics</code>）</li></ul>
+<p>第一个查询：</p>
+<pre>{ cases(first: 5) {
+    totalCount
+    nodes { title status channel { name } region { name } receivedAt }
+} }</pre>
+</body></html>"""
+
+
+def _iso(value: datetime | None) -> str | None:
+    return None if value is None else value.isoformat()
+
+
+async def readiness(resources: Resources, intake: Intake | None) -> dict[str, Any]:
+    """The readiness report: overall and per channel (start-up state, health, last sync, lag, counts).
+
+    Without an intake (sync off) the gateway serves what is stored and is ready at once.
+    """
+    counts = await resources.store.count_by_channel()
+    states = intake.readiness() if intake is not None else {}
+    channels = []
+    for runtime in resources.channels.values():
+        key = runtime.config.key
+        health = runtime.health(counts.get(key, 0), await resources.store.quarantine_count(key))
+        channels.append({"key": key, "name": runtime.config.name, "sync": states.get(key, "off"),
+                         "status": health.status.value,
+                         "lastSyncAt": _iso(health.last_sync_at), "lagSeconds": health.lag_seconds,
+                         "lastError": health.last_error, "breakerOpen": health.breaker_open,
+                         "cases": health.cases, "quarantined": health.quarantined})
+    return {"ready": intake is None or intake.ready(), "channels": channels}
+
+
+async def landing(request: Request) -> Response:
+    return HTMLResponse(LANDING)
+
+
+async def healthz(request: Request) -> Response:
+    return JSONResponse({"status": "ok"})
+
+
+async def readyz(request: Request) -> Response:
+    state = request.app.state
+    if getattr(state, "resources", None) is None:
+        return JSONResponse({"ready": False, "channels": []}, status_code=503)
+    report = await readiness(state.resources, state.intake if state.sync else None)
+    return JSONResponse(report, status_code=200 if report["ready"] else 503)
+
+
+async def metrics(request: Request) -> Response:
+    registry: Metrics = request.app.state.metrics
+    if getattr(request.app.state, "resources", None) is not None:
+        await registry.refresh(request.app.state.resources)
+    return Response(registry.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
+
+
+async def webhook(request: Request) -> Response:
+    channel = request.path_params["channel"]
+    state = request.app.state
+    if state.resources.channels.get(channel) is None:
+        return JSONResponse({"error": f"no channel {channel!r}"}, status_code=404)
+    body = await request.body()
+    if len(body) > MAX_WEBHOOK_BYTES:
+        return JSONResponse({"error": "body too large"}, status_code=413)
+    try:
+        await state.intake.receive_webhook(channel, dict(request.headers), body)
+    except WebhookRejected as exc:
+        state.metrics.webhooks.labels(channel, "rejected").inc()
+        log.warning("webhook for %s rejected: %s", channel, exc)
+        return JSONResponse({"error": "webhook rejected"}, status_code=401)
+    state.metrics.webhooks.labels(channel, "accepted").inc()
+    return JSONResponse({"accepted": True}, status_code=202)
+
+
+def plain_routes() -> list[BaseRoute]:
+    return [
+        Route("/", landing, methods=["GET"]),
+        Route("/healthz", healthz, methods=["GET"]),
+        Route("/readyz", readyz, methods=["GET"]),
+        Route("/metrics", metrics, methods=["GET"]),
+        Route("/hooks/{channel}", webhook, methods=["POST"]),
+    ]

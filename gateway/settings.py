@@ -1,0 +1,105 @@
+"""The gateway's settings: the one place the environment is read.
+
+A :class:`Settings` object is built once, in the composition root (``minsheng up`` or
+:func:`gateway.app.create_app`), and handed down; nothing below ``gateway/`` reads the
+environment. Every setting has a working default, so ``minsheng up`` runs from a fresh clone.
+
+=========================== ===================================================================
+variable                    meaning (default)
+=========================== ===================================================================
+``MINSHENG_ENV``            ``development`` or ``production`` (development)
+``PORT``                    port to listen on (8000)
+``MINSHENG_HOST``           interface to listen on (127.0.0.1)
+``REDIS_URL``               Redis to use; unset → an embedded in-process store (fakeredis)
+``MINSHENG_CHANNELS_FILE``  the channels file (``gateway/channels.yaml``: the sandbox channels)
+``MINSHENG_SANDBOX``        mount the sandbox channels under ``/sandbox`` (on with the default file)
+``MINSHENG_SANDBOX_SEED``   seed of the sandbox world (7)
+``MINSHENG_SANDBOX_URL``    where the channels file finds the sandbox (``http://127.0.0.1:$PORT/sandbox``)
+``MINSHENG_HASH_KEY``       key of the hashes of personal data (a development key; set it in production)
+``MINSHENG_SYNC``           run the channels' sync loops (on)
+``MINSHENG_LOG_LEVEL``      log level (info)
+``MINSHENG_SOURCE_TIMEOUT`` seconds a live ``Case.source`` fetch may take per channel (5)
+``MINSHENG_SOURCE_CACHE_TTL`` seconds a fetched source record stays in the Redis cache (3600)
+``MINSHENG_MAX_PAGE_SIZE``  most items one connection page may ask for (100)
+``MINSHENG_MAX_QUERY_DEPTH`` deepest selection a query may nest (15)
+``MINSHENG_MAX_ALIASES``    most aliases in one query (30)
+``MINSHENG_MAX_TOKENS``     most tokens in one query document (5000)
+=========================== ===================================================================
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["DEFAULT_CHANNELS_FILE", "DEV_HASH_KEY", "Settings"]
+
+DEFAULT_CHANNELS_FILE = Path(__file__).with_name("channels.yaml")
+DEV_HASH_KEY = "minsheng-development-hash-key"
+
+
+def _env(name: str) -> AliasChoices:
+    return AliasChoices(name)
+
+
+class Settings(BaseSettings):
+    """Everything the gateway takes from its environment; construct with keyword overrides in tests."""
+
+    # ``populate_by_name`` lets tests write ``Settings(port=…)``; it would also make the environment
+    # match bare field names (``SYNC``, ``ENV``), so those lookups get a prefix nobody sets and only the
+    # documented variable names are read.
+    model_config = SettingsConfigDict(extra="ignore", populate_by_name=True, frozen=True,
+                                      env_prefix="MINSHENG_SETTINGS_FIELD_")
+
+    env: Literal["development", "production"] = Field("development", validation_alias=_env("MINSHENG_ENV"))
+    port: int = Field(8000, ge=1, le=65535, validation_alias=_env("PORT"))
+    host: str = Field("127.0.0.1", validation_alias=_env("MINSHENG_HOST"))
+    redis_url: str | None = Field(None, validation_alias=_env("REDIS_URL"))
+    channels_file: Path = Field(DEFAULT_CHANNELS_FILE, validation_alias=_env("MINSHENG_CHANNELS_FILE"))
+    sandbox_enabled: bool | None = Field(None, validation_alias=_env("MINSHENG_SANDBOX"))
+    sandbox_seed: int = Field(7, validation_alias=_env("MINSHENG_SANDBOX_SEED"))
+    sandbox_base_url: str | None = Field(None, validation_alias=_env("MINSHENG_SANDBOX_URL"))
+    hash_key: SecretStr = Field(SecretStr(DEV_HASH_KEY), validation_alias=_env("MINSHENG_HASH_KEY"))
+    sync: bool = Field(True, validation_alias=_env("MINSHENG_SYNC"))
+    log_level: str = Field("info", validation_alias=_env("MINSHENG_LOG_LEVEL"))
+    source_timeout: float = Field(5.0, gt=0, validation_alias=_env("MINSHENG_SOURCE_TIMEOUT"))
+    source_cache_ttl: int = Field(3600, ge=1, validation_alias=_env("MINSHENG_SOURCE_CACHE_TTL"))
+    max_page_size: int = Field(100, ge=1, le=1000, validation_alias=_env("MINSHENG_MAX_PAGE_SIZE"))
+    max_query_depth: int = Field(15, ge=3, validation_alias=_env("MINSHENG_MAX_QUERY_DEPTH"))
+    max_aliases: int = Field(30, ge=1, validation_alias=_env("MINSHENG_MAX_ALIASES"))
+    max_tokens: int = Field(5000, ge=100, validation_alias=_env("MINSHENG_MAX_TOKENS"))
+
+    @property
+    def production(self) -> bool:
+        return self.env == "production"
+
+    @property
+    def uses_default_channels(self) -> bool:
+        return self.channels_file.resolve() == DEFAULT_CHANNELS_FILE.resolve()
+
+    @property
+    def sandbox(self) -> bool:
+        """Whether to mount the sandbox: as configured, else only with the default channels file."""
+        return self.uses_default_channels if self.sandbox_enabled is None else self.sandbox_enabled
+
+    @property
+    def sandbox_url(self) -> str:
+        """Where the sandbox channels answer (each under ``/<key>``)."""
+        return (self.sandbox_base_url or f"http://127.0.0.1:{self.port}/sandbox").rstrip("/")
+
+    @property
+    def hash_key_is_default(self) -> bool:
+        return self.hash_key.get_secret_value() == DEV_HASH_KEY
+
+    def webhook_url(self, channel: str) -> str:
+        """The URL a channel pushes to, as the gateway itself reaches it on loopback."""
+        return f"http://127.0.0.1:{self.port}/hooks/{channel}"
+
+    def interpolation(self) -> Mapping[str, str]:
+        """The variables ``${VAR}`` in the channels file may use: the environment plus derived values."""
+        return {**os.environ, "MINSHENG_SANDBOX_URL": self.sandbox_url, "PORT": str(self.port)}

@@ -1,0 +1,67 @@
+"""The GraphQL context: shared resources from the app, per-request DataLoaders, and the viewer.
+
+The gateway builds one :class:`Resources` in its lifespan and one :class:`GraphContext` per
+request (:func:`build_context`); resolvers read everything they need from the context, never
+from globals or the environment.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from auth.viewer import Viewer
+from resolvers.loaders import Loaders
+
+if TYPE_CHECKING:
+    from casework.channels import ChannelSet
+    from casework.events import EventLog
+    from casework.reference import Reference
+    from casework.store import CaseStore
+
+__all__ = ["GraphContext", "Limits", "Resources", "UpstreamObserver", "build_context"]
+
+UpstreamObserver = Callable[[str, str], None]
+"""Called as ``observe(channel, outcome)`` after every upstream call a resolver makes (for metrics)."""
+
+
+def _ignore(channel: str, outcome: str) -> None:
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """The graph's limits, from the settings."""
+
+    default_page_size: int = 20
+    max_page_size: int = 100
+    source_timeout: float = 5.0       # seconds one channel's Case.source fetch may take
+    source_cache_ttl: int = 3600      # seconds a fetched source record stays cached
+
+
+@dataclass(frozen=True, slots=True)
+class Resources:
+    """What every request shares: built once in the app's lifespan."""
+
+    store: CaseStore
+    reference: Reference
+    events: EventLog
+    channels: ChannelSet
+    limits: Limits = field(default_factory=Limits)
+    observe_upstream: UpstreamObserver = _ignore
+
+
+@dataclass(slots=True)
+class GraphContext:
+    """One request's context: ``info.context`` in every resolver."""
+
+    resources: Resources
+    viewer: Viewer
+    loaders: Loaders
+    request: Any = None  # the HTTP request or WebSocket, for the transport's own needs
+
+
+def build_context(resources: Resources, viewer: Viewer, request: Any = None) -> GraphContext:
+    """A fresh context with fresh DataLoaders (their caches live for this request only)."""
+    return GraphContext(resources=resources, viewer=viewer, loaders=Loaders(resources), request=request)

@@ -1,0 +1,110 @@
+"""Assembling the schema: the query root, one source type per connector, the extensions."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import strawberry
+from graphql import FieldNode, GraphQLError, ValidationRule
+from graphql.validation import NoSchemaIntrospectionCustomRule
+from strawberry.extensions import (
+    AddValidationRules,
+    MaxTokensLimiter,
+    ParserCache,
+    SchemaExtension,
+    ValidationCache,
+)
+from strawberry.extensions.max_aliases import create_validator as aliases_rule
+from strawberry.extensions.query_depth_limiter import create_validator as depth_rule
+from strawberry.schema.config import StrawberryConfig
+from strawberry.types import ExecutionContext
+
+from connectors import Connector
+from schema.errors import ErrorCodes, log_errors
+from schema.query import Query
+from schema.sources import SCALARS, build_source_types
+
+__all__ = ["GraphSchema", "SchemaOptions", "build_schema"]
+
+DOCUMENT_CACHE_SIZE = 512
+
+
+@dataclass(frozen=True, slots=True)
+class SchemaOptions:
+    """How the schema behaves; the gateway fills this from its settings."""
+
+    production: bool = False
+    max_depth: int = 15
+    max_aliases: int = 30
+    max_tokens: int = 5000
+
+
+class GraphSchema(strawberry.federation.Schema):
+    """The Minsheng schema: logs errors its own way (traces only for the unexpected)."""
+
+    def process_errors(self, errors: list[GraphQLError],
+                       execution_context: ExecutionContext | None = None) -> None:
+        log_errors(errors)
+
+
+class NoServiceSdlRule(ValidationRule):
+    """Production hides the schema: federation's ``_service { sdl }`` would publish it all the same."""
+
+    def enter_field(self, node: FieldNode, *_args: Any) -> None:
+        parent = self.context.get_parent_type()
+        if node.name.value == "_service" and parent is not None and parent.name == "Query":
+            self.report_error(GraphQLError("GraphQL introspection has been disabled, but the requested query "
+                                           "contained the field '_service'.", node))
+
+
+class DocumentCache(ParserCache):
+    """strawberry's parser cache, except that a syntax error takes the schema's own path.
+
+    ``ParserCache`` raises syntax errors from its hook, past every extension's ``on_operation``, so
+    they would reach the client without a code. Leaving the document unset makes the schema parse
+    again (rare: only broken documents) and report the error as a result like any other.
+    """
+
+    def on_parse(self) -> Iterator[None]:
+        context = self.execution_context
+        if context.query is not None:
+            with contextlib.suppress(GraphQLError):
+                context.graphql_document = self.cached_parse_document(context.query, **context.parse_options)
+        yield
+
+
+def _extensions(options: SchemaOptions,
+                extra: Sequence[Callable[[], SchemaExtension]]) -> list[Callable[[], SchemaExtension]]:
+    # Validation rules are built once so the validation cache (keyed by the rules) keeps hitting.
+    rules: list[Any] = [depth_rule(options.max_depth, None), aliases_rule(options.max_aliases)]
+    if options.production:
+        rules += [NoSchemaIntrospectionCustomRule, NoServiceSdlRule]
+    return [
+        *extra,  # outermost: they see the result after the error codes are set
+        lambda: ErrorCodes(hide_suggestions=options.production),
+        lambda: MaxTokensLimiter(max_token_count=options.max_tokens),
+        lambda: AddValidationRules(rules),
+        lambda: DocumentCache(maxsize=DOCUMENT_CACHE_SIZE),
+        lambda: ValidationCache(maxsize=DOCUMENT_CACHE_SIZE),
+    ]
+
+
+def build_schema(connectors: Mapping[str, type[Connector]], options: SchemaOptions | None = None, *,
+                 extensions: Sequence[Callable[[], SchemaExtension]] = ()) -> GraphSchema:
+    """The schema for these installed connectors (entry-point name → class).
+
+    Args:
+        connectors: each contributes its ``source_model`` as a ``<Key>Source`` type.
+        options: production switches and query limits.
+        extensions: extra extension factories (e.g. metrics), run outside the error-code rewrite.
+    """
+    options = options or SchemaOptions()
+    return GraphSchema(
+        query=Query,
+        types=build_source_types(connectors),
+        extensions=_extensions(options, extensions),
+        config=StrawberryConfig(disable_field_suggestions=options.production, scalar_map=SCALARS),
+    )
