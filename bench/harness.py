@@ -44,6 +44,20 @@ class Stack:
     sandbox_url: str
     gateway_url: str
     gateway_pid: int
+    token: str = ""   # an access token of the demo account ``center`` (the graph needs a login)
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """What every GraphQL request of the benchmarks sends: the bearer token."""
+        return {"Authorization": f"Bearer {self.token}"}
+
+
+def login(gateway_url: str, username: str = "center", password: str = "demo") -> str:
+    """An access token from the gateway's embedded identity provider (``POST /auth/token``)."""
+    answer = httpx.post(f"{gateway_url}/auth/token", data={"username": username, "password": password},
+                        timeout=30)
+    answer.raise_for_status()
+    return str(answer.json()["access_token"])
 
 
 @contextlib.contextmanager
@@ -89,8 +103,9 @@ def stack(seed: int = 7) -> Iterator[Stack]:
             [minsheng, "sandbox", "--port", str(sandbox_port), "--seed", str(seed)]):
         _wait(f"{sandbox_url}/__sandbox/stats", 60)
         env = {**os.environ, "REDIS_URL": redis_url, "PORT": str(gateway_port), "MINSHENG_SANDBOX": "0",
-               "MINSHENG_SANDBOX_URL": sandbox_url, "MINSHENG_LOG_LEVEL": "warning"}
+               "MINSHENG_SANDBOX_URL": sandbox_url, "MINSHENG_LOG_LEVEL": "warning",
+               "MINSHENG_AUDIT_PATH": str(Path(tempfile.gettempdir()) / f"minsheng-bench-{gateway_port}.jsonl")}
         with _process([minsheng, "up", "--port", str(gateway_port)], env=env) as gateway:
             gateway_url = f"http://127.0.0.1:{gateway_port}"
             _wait(f"{gateway_url}/readyz", 120)
-            yield Stack(redis_url, sandbox_url, gateway_url, gateway.pid)
+            yield Stack(redis_url, sandbox_url, gateway_url, gateway.pid, login(gateway_url))

@@ -78,7 +78,7 @@ async def _cold_pages(stack: Stack, pages: int) -> dict[str, Any]:
         latencies: list[float] = []
         errors = 0
         after = None
-        async with httpx.AsyncClient(timeout=30) as client:
+        async with httpx.AsyncClient(timeout=30, headers=stack.headers) as client:
             for _ in range(pages):
                 elapsed, body = await _one(client, url, after)
                 latencies.append(elapsed)
@@ -111,7 +111,7 @@ async def _steady(stack: Stack, requests: int, concurrency: int) -> dict[str, An
         cpu_before = _cpu_seconds(stack.gateway_pid)
         started = time.perf_counter()
         limits = httpx.Limits(max_connections=concurrency)
-        async with httpx.AsyncClient(timeout=30, limits=limits) as client:
+        async with httpx.AsyncClient(timeout=30, limits=limits, headers=stack.headers) as client:
             await asyncio.gather(*(worker(client) for _ in range(concurrency)))
         wall = time.perf_counter() - started
         cpu = _cpu_seconds(stack.gateway_pid) - cpu_before

@@ -22,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -121,8 +121,12 @@ class Intake:
             runtime.note_synced()
             return report
 
-    async def receive_webhook(self, channel: str, headers: Mapping[str, str], body: bytes) -> SyncReport:
+    async def receive_webhook(self, channel: str, headers: Mapping[str, str], body: bytes, *,
+                              accept: Callable[[], Awaitable[None]] | None = None) -> SyncReport:
         """Verify a pushed request through the channel's connector and take its records in.
+
+        ``accept`` runs once the connector verified the request and before anything is taken in
+        (the gateway's cross-replica replay check); whatever it raises stops the request.
 
         Raises:
             WebhookRejected: unknown channel, or the connector refused the request.
@@ -131,6 +135,8 @@ class Intake:
         if runtime is None:
             raise WebhookRejected(f"no channel {channel!r}")
         page = await runtime.connector.parse_webhook(headers, body)
+        if accept is not None:
+            await accept()
         report = SyncReport(channel)
         await self._take(runtime, page, report)
         report.pages, report.finished_at = 1, utc_now()

@@ -1,9 +1,10 @@
 """The composition root: settings in, a Starlette app out.
 
 ``create_app`` wires the routes; the lifespan builds the shared resources — Redis, reference data,
-the event log, the case store, the channels (entered), the intake's sync loops, the metrics and,
-for the demo, the sandbox channels mounted under ``/sandbox`` — and passes them down through
-``app.state``. Nothing is created at import time.
+the event log, the case store, login (identity hasher, audit log, the embedded identity provider,
+the authenticator), the channels (entered), the intake's sync loops, the metrics and, for the demo,
+the sandbox channels mounted under ``/sandbox`` — and passes them down through ``app.state``.
+Nothing is created at import time.
 """
 
 from __future__ import annotations
@@ -21,6 +22,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
 
+from auth.audit import AuditLog
+from auth.identity import IdentityHasher
+from auth.replay import ReplayGuard
 from casework.channels import ChannelSet
 from casework.events import EventLog
 from casework.intake import Intake
@@ -30,6 +34,7 @@ from connectors import Connector, registry
 from gateway.channels import load_channels
 from gateway.embedded import LateMount, redis_client, sub_app_lifespan, wait_until_listening
 from gateway.graphql_http import GraphQLEndpoint
+from gateway.login import login, login_routes
 from gateway.metrics import MeteredIntake, Metrics, MetricsMiddleware, OperationMetrics
 from gateway.routes import plain_routes
 from gateway.settings import Settings
@@ -63,7 +68,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         extensions=[lambda: OperationMetrics(metrics)])
     sandbox_mount = LateMount()
     routes: list[Any] = [Route("/graphql", GraphQLEndpoint(schema, production=settings.production)),
-                         *plain_routes()]
+                         *plain_routes(), *login_routes(settings)]
     if settings.sandbox:
         routes.append(Mount("/sandbox", app=sandbox_mount))
     app = Starlette(routes=routes, lifespan=lambda app: _lifespan(app, settings, sandbox_mount),
@@ -73,6 +78,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     app.state.metrics = metrics
     app.state.schema = schema
     app.state.resources = None
+    app.state.idp = None
     return app
 
 
@@ -87,8 +93,13 @@ async def _lifespan(app: Starlette, settings: Settings, sandbox_mount: LateMount
         await _check_redis(redis, settings)
         reference = Reference.load()
         events = EventLog(redis)
-        store = CaseStore(redis, reference, events=events,
-                          hash_key=settings.hash_key.get_secret_value().encode())
+        hash_key = settings.hash_key.get_secret_value().encode()
+        store = CaseStore(redis, reference, events=events, hash_key=hash_key)
+        hasher = IdentityHasher(hash_key)
+        audit = AuditLog(settings.audit_path, retention_days=settings.audit_retention_days)
+        stack.push_async_callback(audit.aclose)
+        auth = await stack.enter_async_context(login(settings, redis, hasher, audit))
+        app.state.idp = auth.idp
         if settings.sandbox:
             await stack.enter_async_context(_sandbox(settings, sandbox_mount))
         channels = await stack.enter_async_context(ChannelSet(configs))
@@ -97,7 +108,8 @@ async def _lifespan(app: Starlette, settings: Settings, sandbox_mount: LateMount
             store=store, reference=reference, events=events, channels=channels,
             limits=Limits(max_page_size=settings.max_page_size, source_timeout=settings.source_timeout,
                           source_cache_ttl=settings.source_cache_ttl),
-            observe_upstream=app.state.metrics.observe_upstream)
+            observe_upstream=app.state.metrics.observe_upstream, authenticator=auth.authenticator,
+            audit=audit, hasher=hasher, replay=ReplayGuard(redis, window=settings.webhook_window))
         app.state.intake = intake
         app.state.sync = settings.sync
         if settings.sync:
@@ -109,6 +121,7 @@ async def _lifespan(app: Starlette, settings: Settings, sandbox_mount: LateMount
             yield
         finally:
             app.state.resources = None
+            app.state.idp = None
 
 
 @contextlib.asynccontextmanager

@@ -7,7 +7,13 @@ Strawberry already does POST and GET, JSON bodies and GraphiQL. This fills the g
 * request errors carry no ``data`` entry;
 * a mutation over GET answers 405 with ``Allow: POST``; a body that is not JSON answers 415;
 * transport errors (malformed JSON, no query …) answer as GraphQL errors in JSON, never plain
-  text or a trace.
+  text or a trace;
+* login: ``Authorization: Bearer <token>`` becomes the context's viewer. No token, or one that does
+  not validate, answers HTTP 401 with ``extensions.code`` ``UNAUTHENTICATED`` and a
+  ``WWW-Authenticate`` header (RFC 6750) before anything runs: anonymous callers get no graph at all
+  (``/healthz``, ``/readyz``, ``/metrics`` and the GraphiQL page stay open). A WebSocket gets the
+  anonymous viewer unless its upgrade request carries a valid token; subscriptions authenticate on
+  ``connection_init`` with ``Resources.authenticator.authenticate_connection``.
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ from strawberry.schema.exceptions import InvalidOperationTypeError
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.types import ExecutionResult
 
+from auth.errors import InvalidToken, KeysUnavailable
 from auth.viewer import Viewer
 from resolvers.context import GraphContext, Resources, build_context
 
@@ -37,8 +44,10 @@ __all__ = ["GRAPHQL_RESPONSE", "JSON", "GraphQLEndpoint", "negotiate"]
 log = logging.getLogger(__name__)
 
 JSON = "application/json"
+LOGIN_FIRST = "请先登录：POST /auth/token 取得令牌，再以 Authorization: Bearer <token> 访问"
 GRAPHQL_RESPONSE = "application/graphql-response+json"
-_CODES = {400: "BAD_REQUEST", 404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED", 406: "NOT_ACCEPTABLE",
+_CODES = {401: "UNAUTHENTICATED", 503: "SERVICE_UNAVAILABLE",
+          400: "BAD_REQUEST", 404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED", 406: "NOT_ACCEPTABLE",
           413: "PAYLOAD_TOO_LARGE", 415: "UNSUPPORTED_MEDIA_TYPE", 500: "INTERNAL_SERVER_ERROR"}
 
 
@@ -46,6 +55,14 @@ class _MethodNotAllowed(HTTPException):
     def __init__(self, reason: str, allow: str) -> None:
         super().__init__(405, reason)
         self.allow = allow
+
+
+class _Unauthenticated(HTTPException):
+    """HTTP 401 with the RFC 6750 challenge; the message never says why a token was refused."""
+
+    def __init__(self, error: InvalidToken | None) -> None:
+        super().__init__(401, InvalidToken.public_message if error else LOGIN_FIRST)
+        self.challenge = error.www_authenticate() if error else 'Bearer realm="minsheng"'
 
 
 def negotiate(accept: str | None) -> str:
@@ -91,15 +108,41 @@ class GraphQLEndpoint(GraphQL[GraphContext, None]):
             response = await self.run(request)
         except HTTPException as exc:
             response = error_response(exc.status_code, exc.reason, media_type,
-                                      allow=getattr(exc, "allow", None))
+                                      allow=getattr(exc, "allow", None),
+                                      challenge=getattr(exc, "challenge", None))
         except Exception:
             log.exception("unexpected error serving %s %s", request.method, request.url.path)
             response = error_response(500, "Internal server error", media_type)
         await response(scope, receive, send)
 
     async def get_context(self, request: Request | WebSocket, response: Response | WebSocket) -> GraphContext:
-        resources: Resources = request.app.state.resources
-        return build_context(resources, viewer=Viewer.open_access(), request=request)
+        resources: Resources | None = request.app.state.resources
+        if resources is None:
+            raise HTTPException(503, "the gateway is starting")
+        return build_context(resources, viewer=await self._viewer(request, resources), request=request)
+
+    async def _viewer(self, request: Request | WebSocket, resources: Resources) -> Viewer:
+        """The caller: from the bearer token; a request without a valid one is refused with 401."""
+        authenticator = resources.authenticator
+        if authenticator is None:
+            raise HTTPException(503, "login is not configured")
+        if isinstance(request, WebSocket):
+            try:
+                return await authenticator.authenticate(request.headers)
+            except (InvalidToken, KeysUnavailable):
+                return Viewer.anonymous()  # connection_init decides; the anonymous viewer sees nothing
+        if self.should_render_graphql_ide(self.request_adapter_class(request)):
+            return Viewer.anonymous()  # the GraphiQL page itself is static; its queries carry a token
+        try:
+            viewer = await authenticator.authenticate(request.headers)
+        except InvalidToken as exc:
+            log.info("refused a token on %s: %s", request.url.path, exc.reason.value)
+            raise _Unauthenticated(exc) from None
+        except KeysUnavailable:
+            raise HTTPException(503, KeysUnavailable.public_message) from None
+        if not viewer.authenticated:
+            raise _Unauthenticated(None)
+        return viewer
 
     async def get_sub_response(self, request: Request | WebSocket) -> Response:
         sub_response = await super().get_sub_response(request)
@@ -146,11 +189,13 @@ class GraphQLEndpoint(GraphQL[GraphContext, None]):
 
 
 def error_response(status: int, message: str, media_type: str = JSON, *,
-                   allow: str | None = None) -> Response:
+                   allow: str | None = None, challenge: str | None = None) -> Response:
     """A transport-level failure as a GraphQL error document."""
     body = {"errors": [{"message": message, "extensions": {"code": _CODES.get(status, "BAD_REQUEST")}}]}
     if status == 405 and not allow:
         allow = "GET, POST"
-    headers = {"Allow": allow} if allow else None
+    headers = {"Allow": allow} if allow else {}
+    if challenge:
+        headers["WWW-Authenticate"] = challenge
     return Response(json.dumps(body, ensure_ascii=False), status_code=status, media_type=media_type,
                     headers=headers)

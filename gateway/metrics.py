@@ -8,7 +8,7 @@ from the live state when ``/metrics`` is scraped.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
@@ -124,8 +124,9 @@ class MeteredIntake(Intake):
         self.metrics.observe_report(report)
         return report
 
-    async def receive_webhook(self, channel: str, headers: Mapping[str, str], body: bytes) -> SyncReport:
-        report = await super().receive_webhook(channel, headers, body)
+    async def receive_webhook(self, channel: str, headers: Mapping[str, str], body: bytes, *,
+                              accept: Callable[[], Awaitable[None]] | None = None) -> SyncReport:
+        report = await super().receive_webhook(channel, headers, body, accept=accept)
         self.metrics.observe_report(report)
         return report
 

@@ -10,6 +10,8 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from auth.errors import ReplayRejected
+from auth.replay import ReplayGuard, request_fingerprint
 from casework.intake import Intake
 from connectors import WebhookRejected
 from gateway.metrics import Metrics
@@ -20,6 +22,7 @@ __all__ = ["plain_routes", "readiness"]
 log = logging.getLogger(__name__)
 
 MAX_WEBHOOK_BYTES = 1 << 20
+_SIGNING_WORDS = ("sign", "timestamp", "nonce", "date", "digest")
 LANDING = """<!doctype html>
 <html lang="zh-CN"><head><meta charset="utf-8"><title>民声 · 群众诉求统一网关</title>
 <style>body{font-family:system-ui,"PingFang SC","Microsoft YaHei",sans-serif;max-width:46rem;margin:3rem auto;
@@ -92,14 +95,26 @@ async def webhook(request: Request) -> Response:
     body = await request.body()
     if len(body) > MAX_WEBHOOK_BYTES:
         return JSONResponse({"error": "body too large"}, status_code=413)
+    headers = dict(request.headers)
+
+    async def not_a_replay() -> None:  # after the connector checked signature and timestamp
+        guard: ReplayGuard | None = state.resources.replay
+        if guard is not None:
+            await guard.accept(channel, request_fingerprint(body, headers, _signing_headers(headers)))
+
     try:
-        await state.intake.receive_webhook(channel, dict(request.headers), body)
-    except WebhookRejected as exc:
+        await state.intake.receive_webhook(channel, headers, body, accept=not_a_replay)
+    except (WebhookRejected, ReplayRejected) as exc:
         state.metrics.webhooks.labels(channel, "rejected").inc()
         log.warning("webhook for %s rejected: %s", channel, exc)
         return JSONResponse({"error": "webhook rejected"}, status_code=401)
     state.metrics.webhooks.labels(channel, "accepted").inc()
     return JSONResponse({"accepted": True}, status_code=202)
+
+
+def _signing_headers(headers: dict[str, str]) -> list[str]:
+    """The headers that make a pushed request unique (signature, timestamp, nonce), whatever their names."""
+    return [name for name in headers if any(word in name.lower() for word in _SIGNING_WORDS)]
 
 
 def plain_routes() -> list[BaseRoute]:

@@ -24,6 +24,20 @@ variable                    meaning (default)
 ``MINSHENG_MAX_QUERY_DEPTH`` deepest selection a query may nest (15)
 ``MINSHENG_MAX_ALIASES``    most aliases in one query (30)
 ``MINSHENG_MAX_TOKENS``     most tokens in one query document (5000)
+``MINSHENG_AUTH``           ``embedded`` (the built-in identity provider, the default) or ``oidc``
+``MINSHENG_PUBLIC_URL``     the gateway's public base URL: the embedded issuer (``http://127.0.0.1:$PORT``)
+``MINSHENG_OIDC_ISSUER``    the expected ``iss`` (``oidc``: required; embedded: the public URL)
+``MINSHENG_OIDC_AUDIENCE``  the expected ``aud`` (minsheng)
+``MINSHENG_OIDC_JWKS_URL``  the provider's JWKS (``oidc``: required)
+``MINSHENG_OIDC_ALGORITHMS`` comma-separated pinned algorithms (RS256,ES256,EdDSA)
+``MINSHENG_ACCOUNTS_FILE``  the embedded provider's accounts (``auth/data/accounts.yaml``: the demo)
+``MINSHENG_IDP_KEY_FILE``   the embedded provider's PEM signing key; unset → one generated key shared
+                            by every replica through Redis
+``MINSHENG_TOKEN_TTL``      seconds an embedded access token lives (3600)
+``MINSHENG_AUDIT_PATH``     the audit log, JSON lines with rotation (``var/audit/audit.jsonl``);
+                            give each replica its own file
+``MINSHENG_AUDIT_RETENTION_DAYS`` days rotated audit files are kept (180: 网络安全法 art. 21)
+``MINSHENG_WEBHOOK_WINDOW`` seconds a pushed request is remembered against replays (300)
 =========================== ===================================================================
 """
 
@@ -37,9 +51,10 @@ from typing import Literal
 from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["DEFAULT_CHANNELS_FILE", "DEV_HASH_KEY", "Settings"]
+__all__ = ["DEFAULT_AUDIT_PATH", "DEFAULT_CHANNELS_FILE", "DEV_HASH_KEY", "Settings"]
 
 DEFAULT_CHANNELS_FILE = Path(__file__).with_name("channels.yaml")
+DEFAULT_AUDIT_PATH = Path("var") / "audit" / "audit.jsonl"
 DEV_HASH_KEY = "minsheng-development-hash-key"
 
 
@@ -73,6 +88,18 @@ class Settings(BaseSettings):
     max_query_depth: int = Field(15, ge=3, validation_alias=_env("MINSHENG_MAX_QUERY_DEPTH"))
     max_aliases: int = Field(30, ge=1, validation_alias=_env("MINSHENG_MAX_ALIASES"))
     max_tokens: int = Field(5000, ge=100, validation_alias=_env("MINSHENG_MAX_TOKENS"))
+    auth: Literal["embedded", "oidc"] = Field("embedded", validation_alias=_env("MINSHENG_AUTH"))
+    public_url: str | None = Field(None, validation_alias=_env("MINSHENG_PUBLIC_URL"))
+    oidc_issuer: str | None = Field(None, validation_alias=_env("MINSHENG_OIDC_ISSUER"))
+    oidc_audience: str = Field("minsheng", min_length=1, validation_alias=_env("MINSHENG_OIDC_AUDIENCE"))
+    oidc_jwks_url: str | None = Field(None, validation_alias=_env("MINSHENG_OIDC_JWKS_URL"))
+    oidc_algorithms: str = Field("RS256,ES256,EdDSA", validation_alias=_env("MINSHENG_OIDC_ALGORITHMS"))
+    accounts_file: Path | None = Field(None, validation_alias=_env("MINSHENG_ACCOUNTS_FILE"))
+    idp_key_file: Path | None = Field(None, validation_alias=_env("MINSHENG_IDP_KEY_FILE"))
+    token_ttl: int = Field(3600, ge=60, le=86400, validation_alias=_env("MINSHENG_TOKEN_TTL"))
+    audit_path: Path = Field(DEFAULT_AUDIT_PATH, validation_alias=_env("MINSHENG_AUDIT_PATH"))
+    audit_retention_days: int = Field(180, ge=1, validation_alias=_env("MINSHENG_AUDIT_RETENTION_DAYS"))
+    webhook_window: float = Field(300.0, gt=0, validation_alias=_env("MINSHENG_WEBHOOK_WINDOW"))
 
     @property
     def production(self) -> bool:
@@ -91,6 +118,24 @@ class Settings(BaseSettings):
     def sandbox_url(self) -> str:
         """Where the sandbox channels answer (each under ``/<key>``)."""
         return (self.sandbox_base_url or f"http://127.0.0.1:{self.port}/sandbox").rstrip("/")
+
+    @property
+    def base_url(self) -> str:
+        """The gateway's public base URL (the embedded provider's issuer and discovery links)."""
+        return (self.public_url or f"http://127.0.0.1:{self.port}").rstrip("/")
+
+    @property
+    def issuer(self) -> str:
+        """The ``iss`` tokens must carry: the OIDC provider's, or the embedded provider's (our base URL)."""
+        if self.auth == "oidc":
+            if not self.oidc_issuer or not self.oidc_jwks_url:
+                raise ValueError("MINSHENG_AUTH=oidc needs MINSHENG_OIDC_ISSUER and MINSHENG_OIDC_JWKS_URL")
+            return self.oidc_issuer.rstrip("/")
+        return (self.oidc_issuer or self.base_url).rstrip("/")
+
+    @property
+    def algorithms(self) -> tuple[str, ...]:
+        return tuple(alg.strip() for alg in self.oidc_algorithms.split(",") if alg.strip())
 
     @property
     def hash_key_is_default(self) -> bool:

@@ -15,6 +15,10 @@ from auth.viewer import Viewer
 from resolvers.loaders import Loaders
 
 if TYPE_CHECKING:
+    from auth.audit import AuditLog
+    from auth.context import Authenticator
+    from auth.identity import IdentityHasher
+    from auth.replay import ReplayGuard
     from casework.channels import ChannelSet
     from casework.events import EventLog
     from casework.reference import Reference
@@ -42,7 +46,15 @@ class Limits:
 
 @dataclass(frozen=True, slots=True)
 class Resources:
-    """What every request shares: built once in the app's lifespan."""
+    """What every request shares: built once in the app's lifespan.
+
+    ``authenticator`` turns a bearer token (HTTP header or a graphql-transport-ws
+    ``connection_init`` payload) into a :class:`~auth.viewer.Viewer`; ``audit`` is the audit log
+    (write through :func:`resolvers.rights.audit_write` / :func:`resolvers.rights.audit_read`);
+    ``hasher`` makes the keyed identity hashes a resident's appeals are matched by; ``replay``
+    rejects a pushed (webhook) request seen before by any replica. They are ``None`` only in unit
+    tests that build resources by hand.
+    """
 
     store: CaseStore
     reference: Reference
@@ -50,6 +62,10 @@ class Resources:
     channels: ChannelSet
     limits: Limits = field(default_factory=Limits)
     observe_upstream: UpstreamObserver = _ignore
+    authenticator: Authenticator | None = None
+    audit: AuditLog | None = None
+    hasher: IdentityHasher | None = None
+    replay: ReplayGuard | None = None
 
 
 @dataclass(slots=True)

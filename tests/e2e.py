@@ -8,13 +8,17 @@ helpers you need by name.
   sync on has filled from the sandbox, then stopped.
 * ``gateway`` (session): a gateway on that database with sync off, so the sandbox sees only what
   queries cause (its ``/__sandbox/stats`` then count ``Case.source`` fetches exactly).
-* ``graph``: a small GraphQL client on ``gateway``.
-* :func:`start_gateway`: a context manager for a gateway of your own (its own database, sync on).
+* ``graph``: a small GraphQL client on ``gateway``, logged in as ``center`` (the district command
+  centre: sees everything). ``graph.as_user("yutang")`` is the same gateway as another demo account,
+  ``graph.anonymous()`` without a token.
+* :func:`start_gateway`: a context manager for a gateway of your own (its own database, sync on);
+  it yields a client logged in as ``center`` too.
 """
 
 from __future__ import annotations
 
 import contextlib
+import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -60,15 +64,53 @@ class SandboxServer:
         httpx.post(f"{self.url}/__sandbox/arrive").raise_for_status()
 
 
-class Graph:
-    """A GraphQL client for one gateway (synchronous: tests stay plain functions)."""
+DEMO_PASSWORD = "demo"
 
-    def __init__(self, base_url: str) -> None:
+
+def login(base_url: str, username: str, password: str = DEMO_PASSWORD, **form: str) -> str:
+    """An access token of the gateway's embedded identity provider (``POST /auth/token``)."""
+    answer = httpx.post(f"{base_url}/auth/token", data={"username": username, "password": password, **form},
+                        timeout=30)
+    assert answer.status_code == 200, answer.text
+    return str(answer.json()["access_token"])
+
+
+class Graph:
+    """A GraphQL client for one gateway (synchronous: tests stay plain functions).
+
+    ``token`` is sent as ``Authorization: Bearer``; :meth:`as_user` logs in once per account and
+    keeps the token for every client derived from this one.
+    """
+
+    def __init__(self, base_url: str, token: str | None = None, *, username: str | None = None,
+                 tokens: dict[str, str] | None = None) -> None:
         self.base_url = base_url
         self.url = f"{base_url}/graphql"
+        self.token = token
+        self.username = username
+        self._tokens = {} if tokens is None else tokens
+
+    def as_user(self, username: str) -> Graph:
+        """This gateway as the demo account ``username`` (password ``demo``)."""
+        token = self._tokens.get(username)
+        if token is None:
+            token = self._tokens[username] = login(self.base_url, username)
+        return Graph(self.base_url, token, username=username, tokens=self._tokens)
+
+    def with_token(self, token: str | None) -> Graph:
+        return Graph(self.base_url, token, tokens=self._tokens)
+
+    def anonymous(self) -> Graph:
+        return Graph(self.base_url, None, tokens=self._tokens)
+
+    @property
+    def auth_headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"} if self.token else {}
 
     def post(self, query: str, variables: dict[str, Any] | None = None, **kwargs: Any) -> httpx.Response:
-        return httpx.post(self.url, json={"query": query, "variables": variables or {}}, timeout=30, **kwargs)
+        headers = {**self.auth_headers, **kwargs.pop("headers", {})}
+        return httpx.post(self.url, json={"query": query, "variables": variables or {}}, timeout=30,
+                          headers=headers, **kwargs)
 
     def query(self, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
         """The answer's JSON; fails the test on a non-200 answer."""
@@ -111,8 +153,10 @@ def write_channels_file(directory: Path, sandbox_url: str, *, poll_interval: flo
 
 def gateway_settings(redis_url: str | None, channels_file: Path, sandbox_url: str, *, port: int | None = None,
                      sync: bool = True, **overrides: Any) -> Settings:
+    port = port or free_port()
+    overrides.setdefault("audit_path", Path(tempfile.mkdtemp(prefix="minsheng-audit-")) / "audit.jsonl")
     return Settings(redis_url=redis_url, channels_file=channels_file, sandbox_enabled=False,
-                    sandbox_base_url=sandbox_url, port=port or free_port(), sync=sync, **overrides)
+                    sandbox_base_url=sandbox_url, port=port, sync=sync, **overrides)
 
 
 def wait_ready(base_url: str, timeout: float = 90.0) -> dict[str, Any]:
@@ -130,11 +174,14 @@ def wait_ready(base_url: str, timeout: float = 90.0) -> dict[str, Any]:
 
 @contextlib.contextmanager
 def start_gateway(settings: Settings, *, ready: bool = True) -> Iterator[Graph]:
-    """Serve a gateway with ``settings`` on its port (real uvicorn); wait until ready."""
+    """Serve a gateway with ``settings`` on its port (real uvicorn); wait until ready.
+
+    Yields a client logged in as ``center`` (once ready; a gateway not waited for yields an anonymous one).
+    """
     with serve(create_app(settings), port=settings.port) as url:
         if ready:
             wait_ready(url)
-        yield Graph(url)
+        yield Graph(url).as_user("center") if ready else Graph(url)
 
 
 @pytest.fixture(scope="session")
@@ -175,4 +222,4 @@ def gateway(sandbox: SandboxServer, synced_redis_url: str, e2e_dir: Path) -> Ite
 
 @pytest.fixture
 def graph(gateway: Graph) -> Graph:
-    return gateway
+    return gateway.as_user("center")

@@ -18,12 +18,12 @@ GRAPHQL_RESPONSE = "application/graphql-response+json"
 
 
 def test_get_query_and_content_types(graph: Graph) -> None:
-    answer = httpx.get(graph.url, params={"query": "{ me { username } }"})
+    answer = httpx.get(graph.url, params={"query": "{ me { username } }"}, headers=graph.auth_headers)
     assert answer.status_code == 200
     assert answer.headers["content-type"].startswith("application/json")
-    assert answer.json() == {"data": {"me": {"username": "open"}}}
+    assert answer.json() == {"data": {"me": {"username": "center"}}}
     answer = httpx.get(graph.url, params={"query": "{ me { username } }"},
-                       headers={"Accept": GRAPHQL_RESPONSE})
+                       headers={"Accept": GRAPHQL_RESPONSE, **graph.auth_headers})
     assert answer.headers["content-type"].startswith(GRAPHQL_RESPONSE)
     answer = graph.post("{ me { username } }",
                         headers={"Accept": f"application/json;q=0.5, {GRAPHQL_RESPONSE}"})
@@ -31,22 +31,25 @@ def test_get_query_and_content_types(graph: Graph) -> None:
 
 
 def test_get_mutation_is_405(graph: Graph) -> None:
-    answer = httpx.get(graph.url, params={"query": "mutation { __typename }"})
+    answer = httpx.get(graph.url, params={"query": "mutation { __typename }"}, headers=graph.auth_headers)
     assert answer.status_code == 405
     assert answer.headers["allow"] == "POST"
     assert answer.json()["errors"][0]["extensions"]["code"] == "METHOD_NOT_ALLOWED"
-    assert httpx.put(graph.url, json={"query": "{ me { username } }"}).status_code == 405
+    put = httpx.put(graph.url, json={"query": "{ me { username } }"}, headers=graph.auth_headers)
+    assert put.status_code == 405
 
 
 def test_malformed_requests_answer_graphql_errors(graph: Graph) -> None:
-    answer = httpx.post(graph.url, content=b'{"query": ', headers={"content-type": "application/json"})
+    json_type = {"content-type": "application/json", **graph.auth_headers}
+    answer = httpx.post(graph.url, content=b'{"query": ', headers=json_type)
     assert answer.status_code == 400
     assert answer.json()["errors"][0]["extensions"]["code"] == "BAD_REQUEST"
-    answer = httpx.post(graph.url, content=b'"just a string"', headers={"content-type": "application/json"})
+    answer = httpx.post(graph.url, content=b'"just a string"', headers=json_type)
     assert answer.status_code == 400
-    answer = httpx.post(graph.url, content=b"{ me { username } }", headers={"content-type": "text/plain"})
+    answer = httpx.post(graph.url, content=b"{ me { username } }",
+                        headers={"content-type": "text/plain", **graph.auth_headers})
     assert answer.status_code == 415
-    answer = httpx.post(graph.url, json={"variables": {}})
+    answer = httpx.post(graph.url, json={"variables": {}}, headers=graph.auth_headers)
     assert answer.status_code == 400
     for body in (answer.text,):
         assert "Traceback" not in body
