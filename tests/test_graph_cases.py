@@ -192,4 +192,4 @@ def test_reference_data(graph: Graph) -> None:
     assert yutang["code"] == "440311005"
     assert any(c["name"] == "田寮社区" and c["parent"]["name"] == "玉塘街道" for c in yutang["children"])
     assert data["departments"]
-    assert data["me"] == {"username": "open", "authenticated": False, "roles": ["open"]}
+    assert data["me"] == {"username": "center", "authenticated": True, "roles": ["district"]}
