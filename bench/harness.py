@@ -52,7 +52,10 @@ class Stack:
         return {"Authorization": f"Bearer {self.token}"}
 
 
-def login(gateway_url: str, username: str = "center", password: str = "demo") -> str:
+DEMO_PASSWORD = "demo"  # noqa: S105 (the demo accounts' published password)
+
+
+def login(gateway_url: str, username: str = "center", password: str = DEMO_PASSWORD) -> str:
     """An access token from the gateway's embedded identity provider (``POST /auth/token``)."""
     answer = httpx.post(f"{gateway_url}/auth/token", data={"username": username, "password": password},
                         timeout=30)
@@ -104,7 +107,7 @@ def stack(seed: int = 7) -> Iterator[Stack]:
         _wait(f"{sandbox_url}/__sandbox/stats", 60)
         env = {**os.environ, "REDIS_URL": redis_url, "PORT": str(gateway_port), "MINSHENG_SANDBOX": "0",
                "MINSHENG_SANDBOX_URL": sandbox_url, "MINSHENG_LOG_LEVEL": "warning",
-               "MINSHENG_AUDIT_PATH": str(Path(tempfile.gettempdir()) / f"minsheng-bench-{gateway_port}.jsonl")}
+               "MINSHENG_AUDIT_PATH": str(Path(tempfile.gettempdir()) / f"minsheng-bench-{gateway_port}.log")}
         with _process([minsheng, "up", "--port", str(gateway_port)], env=env) as gateway:
             gateway_url = f"http://127.0.0.1:{gateway_port}"
             _wait(f"{gateway_url}/readyz", 120)
