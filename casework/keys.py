@@ -19,6 +19,7 @@ key                                            holds
 ``ms:{ix}:who:<hmac hex>``                     set: cases of one phone number or ID number
 ``ms:{ix}:q:<hash>`` (and ``…:<n>``)           zset: a search's result, short-lived
 ``ms:events``                                  stream: every change, one entry
+``ms:events:trimmed``                          string: newest event id retention removed
 ``ms:cursors``                                 hash: channel → saved sync cursor
 ``ms:quarantine:{<channel>}`` (``:n``, ``:seen``)  list / counter / hash of rejected records
 ``ms:quarantine:channels``                     set: channels that ever quarantined a record
@@ -38,6 +39,7 @@ __all__ = [
     "CHANNELS",
     "CURSORS",
     "EVENTS",
+    "EVENTS_TRIMMED",
     "GENERATION",
     "QUARANTINE_CHANNELS",
     "SOURCE_CACHE_SCAN_PATTERN",
@@ -65,6 +67,7 @@ ALL_CASES = f"{INDEX}:all"
 CHANNELS = f"{INDEX}:channels"
 GENERATION = f"{INDEX}:gen"
 EVENTS = f"{PREFIX}:events"
+EVENTS_TRIMMED = f"{PREFIX}:events:trimmed"
 CURSORS = f"{PREFIX}:cursors"
 QUARANTINE_CHANNELS = f"{PREFIX}:quarantine:channels"
 

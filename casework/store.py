@@ -22,7 +22,7 @@ from redis.exceptions import WatchError
 
 from auth.identity import IdentityHasher
 from casework import keys
-from casework.events import CASE_CREATED, CASE_UPDATED, EventLog
+from casework.events import CASE_CREATED, CASE_UPDATED, EventLog, event_fields
 from casework.model import CasePage, CaseQuery, IngestOutcome, QuarantinedRecord, StoredCase, case_key
 from casework.reference import Reference
 from casework.search import build, decode_cursor, encode_cursor, plan, read_page
@@ -84,6 +84,7 @@ class _Derived:
     region_id: str | None
     category_id: str | None
     memberships: _Memberships
+    party_hashes: tuple[str, ...] = ()
 
 
 class CaseStore:
@@ -129,7 +130,7 @@ class CaseStore:
                     pipe.multi()
                     self._write(pipe, case, digest, _Memberships.load(_text(old_ix)), derived.memberships)
                     self.events.append_in(pipe, CASE_CREATED if created else CASE_UPDATED,
-                                          _event_payload(case, digest))
+                                          _event_payload(case, digest, derived.party_hashes))
                     await pipe.execute()
                     return IngestOutcome.CREATED if created else IngestOutcome.UPDATED
                 except WatchError:
@@ -145,13 +146,14 @@ class CaseStore:
             sets.update(keys.region_index(r.id) for r in self.reference.region_ancestors(region_id))
         if category_id is not None:
             sets.update(keys.category_index(c.id) for c in self.reference.category_ancestors(category_id))
+        parties: list[str] = []
         for party in record.parties:
             if not party.role.startswith(RESPONDENT_PREFIX):
-                sets.update(keys.identity_index(d) for d in
-                            identity_digests(self._hash_key, party.phone, party.id_number))
+                parties.extend(identity_digests(self._hash_key, party.phone, party.id_number))
+        sets.update(keys.identity_index(d) for d in parties)
         grams, chars = index_terms(record.title, record.content)
         memberships = _Memberships(frozenset(sets), frozenset(grams), frozenset(chars))
-        return _Derived(region_id, category_id, memberships)
+        return _Derived(region_id, category_id, memberships, tuple(parties))
 
     def _write(self, pipe: Any, case: StoredCase, digest: str, old: _Memberships, new: _Memberships) -> None:
         old_keys, new_keys = old.all_keys(), new.all_keys()
@@ -329,10 +331,12 @@ def _stored(key: str, record: CaseRecord, region_id: str | None, category_id: st
                       extra=dict(record.extra))
 
 
-def _event_payload(case: StoredCase, digest: str) -> dict[str, str]:
-    return {"case": case.key, "channel": case.channel, "source_id": case.source_id,
-            "status": case.status.value, "region_id": case.region_id or "",
-            "category_id": case.category_id or "", "digest": digest, "at": utc_now().isoformat()}
+def _event_payload(case: StoredCase, digest: str, parties: Sequence[str]) -> dict[str, str]:
+    # The case's assignments are not known here: assignment.* events carry the departments.
+    return event_fields(cases=[case.key], regions=[case.region_id], channels=[case.channel], parties=parties,
+                        at=utc_now(), channel=case.channel, source_id=case.source_id,
+                        status=case.status.value, region_id=case.region_id or "",
+                        category_id=case.category_id or "", digest=digest)
 
 
 def _encode(case: StoredCase) -> str:

@@ -12,7 +12,6 @@ from resolvers.rights import require_operator
 
 if TYPE_CHECKING:
     from casework.channels import ChannelRuntime
-
     from resolvers.context import GraphContext
 
 __all__ = ["ChannelRef", "channel_health", "get_channel", "list_channels", "list_quarantine"]

@@ -9,7 +9,6 @@ from resolvers.errors import BadUserInput
 
 if TYPE_CHECKING:
     from casework.reference import Category, Department, Region
-
     from resolvers.context import GraphContext
 
 __all__ = ["category_path", "list_categories", "list_departments", "list_regions", "region_at_level"]
