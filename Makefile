@@ -7,7 +7,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 PORT   ?= 8000
 
-.PHONY: up test bench lint install redis-server clean help
+.PHONY: up test bench lint install redis-server chromium clean help
 
 help:
 	@echo "make up     run gateway + sandbox channels + dashboard on http://127.0.0.1:$(PORT) (embedded store)"
@@ -33,10 +33,20 @@ redis-server:
 	  else echo "cannot install redis-server (not root, no sudo): install it, or set MINSHENG_TEST_REDIS_URL"; exit 1; fi; }
 	@redis-server --version
 
+# Debian's chromium (and CJK fonts, so screenshots show Chinese) for the dashboard's browser tests;
+# Playwright drives it through executable_path and never downloads browsers of its own.
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  echo "chromium not found: installing Debian's package"; \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium fonts-noto-cjk >/dev/null; \
+	  elif command -v sudo >/dev/null 2>&1; then sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium fonts-noto-cjk >/dev/null; \
+	  else echo "cannot install chromium (not root, no sudo): install it, or set MINSHENG_TEST_CHROMIUM"; exit 1; fi; }
+	@chromium --version 2>/dev/null || true
+
 up: $(STAMP)
 	PORT=$(PORT) $(VENV)/bin/minsheng up
 
-test: $(STAMP) redis-server
+test: $(STAMP) redis-server chromium
 	$(VENV)/bin/pytest
 
 bench: $(STAMP) redis-server

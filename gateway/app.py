@@ -21,6 +21,7 @@ from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
 
 from auth.audit import AuditLog
 from auth.identity import IdentityHasher
@@ -36,7 +37,7 @@ from gateway.embedded import LateMount, redis_client, sub_app_lifespan, wait_unt
 from gateway.graphql_http import GraphQLEndpoint
 from gateway.login import login, login_routes
 from gateway.metrics import MeteredIntake, Metrics, MetricsMiddleware, OperationMetrics
-from gateway.routes import plain_routes
+from gateway.routes import DASHBOARD, plain_routes
 from gateway.settings import Settings
 from resolvers.context import Limits, Resources
 from schema import SchemaOptions, build_schema
@@ -68,7 +69,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
         extensions=[lambda: OperationMetrics(metrics)])
     sandbox_mount = LateMount()
     routes: list[Any] = [Route("/graphql", GraphQLEndpoint(schema, production=settings.production)),
-                         *plain_routes(), *login_routes(settings)]
+                         *plain_routes(), *login_routes(settings),
+                         Mount("/dashboard", app=StaticFiles(directory=DASHBOARD), name="dashboard")]
     if settings.sandbox:
         routes.append(Mount("/sandbox", app=sandbox_mount))
     app = Starlette(routes=routes, lifespan=lambda app: _lifespan(app, settings, sandbox_mount),

@@ -1,13 +1,14 @@
-"""The gateway's plain HTTP routes: landing page, health, readiness, metrics and webhooks."""
+"""The gateway's plain HTTP routes: the dashboard's page, health, readiness, metrics and webhooks."""
 
 from __future__ import annotations
 
 import logging
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from auth.errors import ReplayRejected
@@ -17,28 +18,14 @@ from connectors import WebhookRejected
 from gateway.metrics import Metrics
 from resolvers.context import Resources
 
-__all__ = ["plain_routes", "readiness"]
+__all__ = ["DASHBOARD", "plain_routes", "readiness"]
 
 log = logging.getLogger(__name__)
 
 MAX_WEBHOOK_BYTES = 1 << 20
 _SIGNING_WORDS = ("sign", "timestamp", "nonce", "date", "digest")
-LANDING = """<!doctype html>
-<html lang="zh-CN"><head><meta charset="utf-8"><title>民声 · 群众诉求统一网关</title>
-<style>body{font-family:system-ui,"PingFang SC","Microsoft YaHei",sans-serif;max-width:46rem;margin:3rem auto;
-padding:0 1rem;line-height:1.7;color:#222}code,pre{background:#f4f4f4;padding:.1rem .3rem;border-radius:3px}
-pre{padding:.8rem;overflow:auto}a{color:#b0281a}</style></head>
-<body><h1>民声 · 群众诉求统一网关</h1>
-<p>12345热线、区长热线、诉前调解、法律援助、信访和城市服务（Open311）的诉求，汇成一张图。</p>
-<ul><li><a href="/graphql">GraphQL 接口与调试台</a>（<code>/graphql</code>）</li>
-<li><a href="/readyz">各渠道同步状态</a>（<code>/readyz</code>）</li>
-<li><a href="/metrics">运行指标</a>（<code>/metrics</code>）</li></ul>
-<p>第一个查询：</p>
-<pre>{ cases(first: 5) {
-    totalCount
-    nodes { title status channel { name } region { name } receivedAt }
-} }</pre>
-</body></html>"""
+DASHBOARD = Path(__file__).with_name("dashboard")
+"""The command-centre dashboard's static files (HTML, CSS, ES modules; no build step)."""
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -65,7 +52,8 @@ async def readiness(resources: Resources, intake: Intake | None) -> dict[str, An
 
 
 async def landing(request: Request) -> Response:
-    return HTMLResponse(LANDING)
+    # The dashboard is the landing page; its assets are under /dashboard (mounted in gateway/app.py).
+    return FileResponse(DASHBOARD / "index.html", headers={"Cache-Control": "no-cache"})
 
 
 async def healthz(request: Request) -> Response:

@@ -1,0 +1,226 @@
+"""The dashboard at ``/`` in a real browser: Debian's chromium, driven by Playwright (``executable_path``).
+
+A gateway of its own (sync on, its own Redis database) serves the board; each test signs in through the
+page's own form and looks at what a person would see. Screenshots go to ``test-artifacts/``.
+
+Parts that need an API another issue delivers (``dispatchView``, the dispatch mutations, ``stats``,
+``riskMap``, ``caseEvents``) are skipped, with the reason, while the graph does not have it.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from playwright.async_api import Browser, BrowserContext, Page, async_playwright, expect
+
+from tests.e2e import *  # noqa: F403 (the fixtures)
+from tests.e2e import (
+    SCRATCH_DBS,
+    Graph,
+    SandboxServer,
+    gateway_settings,
+    redis_db_url,
+    start_gateway,
+    write_channels_file,
+)
+
+ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+TIMEOUT_MS = 20_000
+WALL = {"width": 1920, "height": 1080}
+PHONE = {"width": 390, "height": 844}
+
+
+def chromium_path() -> str:
+    found = os.environ.get("MINSHENG_TEST_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
+    if not Path(found).exists():
+        raise RuntimeError("chromium not found: run `make test` (it installs Debian's chromium)")
+    return found
+
+
+@pytest.fixture(scope="module")
+def board(sandbox: SandboxServer, redis_url: str, e2e_dir: Path) -> Iterator[Graph]:
+    """A gateway with sync on, on a database of its own: the tests dispatch and resolve."""
+    directory = e2e_dir / "dashboard"
+    directory.mkdir(exist_ok=True)
+    settings = gateway_settings(redis_db_url(redis_url, SCRATCH_DBS[4]),
+                                write_channels_file(directory, sandbox.url, poll_interval=1.0), sandbox.url)
+    with start_gateway(settings) as graph:
+        yield graph
+
+
+@pytest.fixture(scope="module")
+async def browser() -> AsyncIterator[Browser]:
+    async with async_playwright() as playwright:
+        launched = await playwright.chromium.launch(executable_path=chromium_path(), args=["--no-sandbox"])
+        yield launched
+        await launched.close()
+
+
+@pytest.fixture
+async def context(browser: Browser) -> AsyncIterator[BrowserContext]:
+    opened = await browser.new_context(viewport=WALL, locale="zh-CN", timezone_id="Asia/Shanghai")
+    opened.set_default_timeout(TIMEOUT_MS)
+    yield opened
+    await opened.close()
+
+
+def has_api(graph: Graph, type_name: str, field: str) -> bool:
+    """Whether the graph's ``type_name`` has ``field`` (introspection is on outside production)."""
+    answer = graph.query('query($t: String!) { __type(name: $t) { fields { name } } }', {"t": type_name})
+    found = (answer.get("data") or {}).get("__type") or {}
+    return field in {entry["name"] for entry in found.get("fields") or []}
+
+
+def needs(graph: Graph, type_name: str, field: str, issue: int) -> None:
+    if not has_api(graph, type_name, field):
+        pytest.skip(f"{type_name}.{field} is not in the graph yet (issue {issue})")
+
+
+def needs_login(graph: Graph) -> None:
+    answer = httpx.post(f"{graph.base_url}/auth/token", data={"username": "center", "password": "demo"})
+    if answer.status_code == 404:
+        pytest.skip("POST /auth/token is not served yet (issue 3)")
+
+
+async def shot(page: Page, name: str) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    await page.screenshot(path=str(ARTIFACTS / f"dashboard-{name}.png"), full_page=True)
+
+
+async def sign_in(context: BrowserContext, graph: Graph, username: str) -> Page:
+    page = await context.new_page()
+    await page.goto(graph.base_url + "/")
+    await page.fill("#username", username)
+    await page.fill("#password", "demo")
+    await page.click("#login-submit")
+    await expect(page.locator("#who")).to_contain_text(username)
+    return page
+
+
+async def test_the_board_fetches_nothing_remote(board: Graph, context: BrowserContext) -> None:
+    page = await context.new_page()
+    remote: list[str] = []
+    page.on("request", lambda request: remote.append(request.url)
+            if not request.url.startswith((board.base_url, "data:")) else None)
+    await page.goto(board.base_url + "/")
+    await expect(page.locator("#login-form")).to_be_visible()
+    await expect(page.locator("h1")).to_contain_text("民声")
+    await shot(page, "sign-in")
+    assert remote == [], f"the board fetched from elsewhere: {remote}"
+
+
+async def test_wrong_password_is_refused_on_the_form(board: Graph, context: BrowserContext) -> None:
+    needs_login(board)
+    page = await context.new_page()
+    await page.goto(board.base_url + "/")
+    await page.fill("#username", "center")
+    await page.fill("#password", "not-the-password")
+    await page.click("#login-submit")
+    await expect(page.locator("#login-error")).not_to_be_empty()
+    await expect(page.locator("#board")).to_be_hidden()
+
+
+async def test_center_sees_cases_channels_and_the_map(board: Graph, context: BrowserContext) -> None:
+    needs_login(board)
+    page = await sign_in(context, board, "center")
+    await expect(page.locator("#channels .health")).to_have_count(6)
+    await expect(page.locator("#cases-body .item").first).to_be_visible()
+    streets = board.data("{ regions { children { name children { name } } } }")["regions"][0]["children"]
+    await expect(page.locator("#map-body .street")).to_have_count(len(streets))
+    await expect(page.locator("#map-body .tile")).to_have_count(sum(len(s["children"]) for s in streets))
+    await expect(page.locator("#map-body")).to_contain_text("玉塘街道")
+    await page.locator("#cases-body .item").first.click()
+    await expect(page.locator("#detail")).to_be_visible()
+    await expect(page.locator("#detail-body dl")).to_contain_text("渠道")
+    await shot(page, "center-wall")
+
+
+async def test_a_street_officer_sees_only_its_street(board: Graph, context: BrowserContext) -> None:
+    needs_login(board)
+    page = await sign_in(context, board, "yutang")
+    await expect(page.locator("#cases-body .item").first).to_be_visible()
+    metas = await page.locator("#cases-body .item .meta").all_inner_texts()
+    assert metas
+    assert all("玉塘街道" in text for text in metas), metas
+
+
+async def test_on_a_phone_one_panel_at_a_time(board: Graph, browser: Browser) -> None:
+    needs_login(board)
+    phone = await browser.new_context(viewport=PHONE, locale="zh-CN", is_mobile=True, has_touch=True)
+    phone.set_default_timeout(TIMEOUT_MS)
+    try:
+        page = await sign_in(phone, board, "center")
+        await expect(page.locator("#tabs")).to_be_visible()
+        await expect(page.locator("#pool")).to_be_visible()
+        await expect(page.locator("#map")).to_be_hidden()
+        await page.click("#tabs a[data-tab=map]")
+        await expect(page.locator("#map")).to_be_visible()
+        await expect(page.locator("#pool")).to_be_hidden()
+        width = await page.evaluate("document.documentElement.scrollWidth")
+        assert width <= PHONE["width"], f"the page scrolls sideways on a phone ({width}px)"
+        await shot(page, "phone-map")
+    finally:
+        await phone.close()
+
+
+async def test_a_resident_gets_no_dispatch_controls(board: Graph, context: BrowserContext) -> None:
+    needs_login(board)
+    page = await sign_in(context, board, "citizen")
+    await expect(page.locator("#cases-body .item").first).to_be_visible()
+    await expect(page.locator("#pool-body input[type=checkbox]")).to_have_count(0)
+    await expect(page.locator("[data-action=dispatch]")).to_have_count(0)
+
+
+async def pool_cluster(page: Page) -> Any:
+    first = page.locator("#pool-body .cluster[data-status=ACCEPTED]").first
+    await expect(first).to_be_visible()
+    return first
+
+
+async def test_dispatch_shows_live_in_the_departments_session(board: Graph, browser: Browser) -> None:
+    needs_login(board)
+    needs(board, "Query", "dispatchView", 4)
+    needs(board, "Mutation", "dispatchCluster", 5)
+    needs(board, "Subscription", "caseEvents", 6)
+    center_context = await browser.new_context(viewport=WALL, locale="zh-CN")
+    labor_context = await browser.new_context(viewport=WALL, locale="zh-CN")
+    for opened in (center_context, labor_context):
+        opened.set_default_timeout(TIMEOUT_MS)
+    try:
+        labor = await sign_in(labor_context, board, "labor")
+        await expect(labor.locator("#live")).to_have_attribute("data-state", "on")
+        before = await labor.locator("#pool-body .cluster").count()
+
+        center = await sign_in(center_context, board, "center")
+        cluster = await pool_cluster(center)
+        cluster_id = await cluster.get_attribute("data-id")
+        await cluster.locator("button.open").click()
+        await center.select_option("#detail select[name=department]", label="区人力资源局")
+        await center.click("#detail [data-action=dispatch]")
+        await expect(center.locator("#detail .action-status")).to_have_text("已完成")
+        await shot(center, "center-dispatched")
+
+        # No reload: the department's board learns of it through the subscription.
+        await expect(labor.locator(f"#pool-body .cluster[data-id='{cluster_id}']")).to_be_visible()
+        await expect(labor.locator("#feed-body li").first).to_be_visible()
+        assert await labor.locator("#pool-body .cluster").count() >= before
+        await shot(labor, "labor-live")
+    finally:
+        await center_context.close()
+        await labor_context.close()
+
+
+async def test_live_feed_resumes_after_a_drop(board: Graph, context: BrowserContext) -> None:
+    needs_login(board)
+    needs(board, "Subscription", "caseEvents", 6)
+    page = await sign_in(context, board, "center")
+    await expect(page.locator("#live")).to_have_attribute("data-state", "on")
+    await page.evaluate("window.__minsheng.feed.drop()")
+    await expect(page.locator("#live")).to_have_attribute("data-state", "on")
+    assert await page.evaluate("window.__minsheng.feed.reconnects") >= 1
