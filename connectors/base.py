@@ -26,7 +26,7 @@ import httpx
 from pydantic import BaseModel, ConfigDict
 
 from connectors.errors import WebhookRejected
-from connectors.records import ChangePage, WriteBackAction, WriteBackResult
+from connectors.records import ChangePage, Deadline, WriteBackAction, WriteBackResult
 
 __all__ = ["Capabilities", "ChannelConfig", "Connector", "ConnectorInfo", "SourceRecord"]
 
@@ -143,6 +143,14 @@ class Connector(abc.ABC):
         """
         return ConnectorInfo(key=self.config.key, name=self.config.name or self.info.name,
                              kind=self.info.kind, capabilities=self.info.capabilities)
+
+    def deadlines(self) -> tuple[Deadline, ...]:
+        """The channel's own promises to residents (sign within …, feedback within …).
+
+        Returns:
+            The promises, empty when the channel makes none (the default).
+        """
+        return ()
 
     @abc.abstractmethod
     def changes(self, cursor: str | None) -> AsyncIterator[ChangePage]:

@@ -17,6 +17,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 __all__ = [
     "CaseRecord",
     "ChangePage",
+    "Deadline",
     "Party",
     "Place",
     "UnifiedStatus",
@@ -144,3 +145,16 @@ class WriteBackResult(_Model):
 def utc_now() -> datetime:
     """The current time, aware, in UTC."""
     return datetime.now(UTC)
+
+
+class Deadline(_Model):
+    """One promise a channel makes to residents, e.g. 局长信箱 signs within 10 minutes.
+
+    Connectors declare them (:meth:`connectors.Connector.deadlines`); the deadline policies of
+    casework read them as data. ``unit`` ``working_days`` skips weekends and public holidays.
+    """
+
+    step: str = Field(min_length=1, description="sign, contact, feedback, accept, handle …")
+    within: float = Field(gt=0)
+    unit: str = Field(pattern="^(minutes|hours|days|working_days)$")
+    note: str | None = None

@@ -14,6 +14,9 @@ A YAML file with one entry per channel::
         timeout: 5                         # seconds per upstream request
         poll_interval: 3                   # seconds between sync passes
 
+Options whose name ends in ``_file`` (e.g. the declarative connector's ``spec_file``) are paths
+relative to the channels file; they are made absolute here.
+
 Strings may use ``${VAR}`` and ``${VAR:-default}`` (``$${`` stands for a literal ``${``); the
 variables come from the mapping the settings pass in, never from the environment directly.
 :func:`load_channels` reports every problem of the file at once in one :class:`ConfigError`.
@@ -87,6 +90,10 @@ def _read_secret_files(entry: dict[str, Any], base_dir: Path, where: str, proble
         except OSError as exc:
             problems.append(f"{where}.credentials.{name}: cannot read {path} ({exc.strerror or exc})")
     entry["credentials"] = resolved
+    options = entry.get("options")
+    if isinstance(options, Mapping):
+        entry["options"] = {name: str(base_dir / value) if str(name).endswith(_FILE_SUFFIX)
+                            and isinstance(value, str) else value for name, value in options.items()}
 
 
 def _validate_entry(raw: Any, where: str, known: Collection[str], problems: list[str]) -> _Entry | None:

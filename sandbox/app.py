@@ -1,7 +1,8 @@
-"""All six sandbox channel systems in one ASGI app, over one generated world.
+"""All eight sandbox channel systems in one ASGI app, over one generated world.
 
 Each channel is mounted under ``/<key>/`` (``/hotline12345/``, ``/mayor/``, ``/court/``, ``/legalaid/``,
-``/petition/``, ``/open311/``) with its own ``/<key>/__sandbox/*`` endpoints. Across all of them:
+``/petition/``, ``/open311/``, ``/shuji/``, ``/juzhang/``) with its own ``/<key>/__sandbox/*`` endpoints.
+Across all of them:
 
 * ``GET /__sandbox/truth`` — ground truth for evaluating dedup only:
   ``{"incidents": {incident_id: [{"channel", "source_id"}]}, "splits": {incident_id: "tune"|"holdout"},
@@ -43,7 +44,7 @@ log = logging.getLogger(__name__)
 
 def create_sandbox(seed: int = 7, now: datetime | None = None, *, webhook_urls: dict[str, str] | None = None,
                    incidents: int = 400, world: World | None = None) -> Starlette:
-    """The six channel apps over one world generated from ``seed`` at ``now``, each under ``/<key>``.
+    """The channel apps over one world generated from ``seed`` at ``now``, each under ``/<key>``.
 
     Args:
         webhook_urls: channel key → where that channel pushes its webhooks (only channels whose

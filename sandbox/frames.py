@@ -72,6 +72,22 @@ FRAMES: dict[str, tuple[Frame, ...]] = {
         Frame("申请事项：{matter}。案情简介：{fact}，{group_note}{detail}。"),
         Frame("申请人{name}（{street}{community}）称，{fact_}，{detail}，请求{ask}。"),
     ),
+    # 书记在线: residents scan a QR code posted by the district, street or community secretary
+    "shuji": (
+        Frame("书记您好，我是{community}居民，{fact}。{group_note}{detail}，希望书记帮忙{ask}。"),
+        Frame("扫码反映：{fact}，{detail}。请书记关注，{ask}。"),
+        Frame("{street}书记：{fact}，{group_note}{detail}，盼{ask}。"),
+        Frame("我们小区{fact}，{detail}，找了好几次都没人管，请书记{ask}。"),
+        Frame("反映{short}：{fact}。{detail}。"),
+    ),
+    # 局长信箱: letters to the head of a district bureau
+    "juzhang": (
+        Frame("局长您好：{fact}。{group_note}{detail}。请贵局依法处理，{ask}。"),
+        Frame("尊敬的局长：本人{name}，{fact}，{detail}，恳请{ask}。"),
+        Frame("致局长信箱：{fact}，{group_note}{detail}，望局里重视，{ask}。"),
+        Frame("局长：{fact}！{detail}，请贵局尽快{ask}。"),
+        Frame("您好，{street}{community}{fact}，希望{ask}。"),
+    ),
 }
 
 TITLES: dict[str, tuple[str, ...]] = {
@@ -86,6 +102,8 @@ TITLES: dict[str, tuple[str, ...]] = {
                        "{name}等{n}人{short}信访"),
     "court": ("{name}与{party}{cause}", "{cause}（{name}诉{party}）", "{name}申请诉前调解：{cause}",
               "{cause}调解申请"),
+    "shuji": ("{tplace}{short}", "请书记关注{short}问题", "{community}{short}求解决", "扫码反映{short}"),
+    "juzhang": ("关于{tplace}{short}的来信", "请局长督办{short}问题", "{tplace}{short}", "反映{short}"),
     "legalaid": ("{name}{matter}法律援助申请", "关于{matter}的法律援助申请", "{matter}（申请人{name}）",
                  "{name}申请法律援助"),
 }

@@ -43,6 +43,8 @@ _STAGES = (  # (max age in days, stages, weights)
 )
 _SPAN_DAYS = {"accepted": 1, "processing": 6, "done": 15, "closed": 30, "rejected": 5}
 _VIA = (("来信", "来访", "网上", "电话"), (25, 35, 30, 10))
+_BUREAUS = {"城市管理": "区城市管理和综合执法局", "住房建设": "区住房和建设局", "交通运输": "区交通运输局",
+            "生态环境": "区生态环境分局", "市场监管": "区市场监督管理局", "教育": "区教育局"}
 _APPLICANTS = ("其他经济困难人员", "低保户", "残疾人", "老年人", "农民工")
 
 
@@ -164,6 +166,11 @@ class TicketMaker:
             return {"claim_amount": spec.facts["amount"], "cause": spec.kind.cause or "其他纠纷"}
         if spec.channel == "open311":
             return {"board": board}
+        if spec.channel == "shuji":
+            level = rng.choices(("社区", "街道", "区"), weights=(6, 3, 1))[0]
+            return {"qr_level": level, "major": level == "区" or incident.group}
+        if spec.channel == "juzhang":
+            return {"bureau": _BUREAUS.get(spec.kind.path[1], "区政府办公室")}
         return {}
 
 
@@ -175,6 +182,8 @@ _IDS: dict[str, tuple[str, tuple[int, int], tuple[int, int], str]] = {
     "court": ("%Y", (800, 1200), (1, 9), "({year})粤0311民诉前调{n}号"),
     "legalaid": ("%Y", (300, 600), (1, 7), "FY-440311-{year}-{n:04d}"),
     "open311": ("", (100, 400), (1, 9), "311-{n:06d}"),
+    "shuji": ("%Y", (100, 300), (1, 5), "SJZX{year}{n:06d}"),
+    "juzhang": ("%Y%m%d", (0, 10), (1, 3), "JZXX-{day}-{n:03d}"),
 }
 
 

@@ -21,7 +21,10 @@ The demo citizen
       ``applicant_type`` 申请人类别 (e.g. 农民工, 低保户, 残疾人, 其他经济困难人员);
     * court: ``claim_amount`` 标的额 (int, yuan), ``cause`` 案由 (e.g. 劳动争议, 物业服务合同纠纷);
     * open311: ``board`` (bool: a message-board post, which has no structured location);
-    * mayor: none.
+    * mayor: none;
+    * shuji (书记在线): ``qr_level`` 二维码层级 (区/街道/社区: whose QR code the resident scanned),
+      ``major`` (bool: a major item, due within 3 working days rather than the same day);
+    * juzhang (局长信箱): ``bureau`` 局 (the bureau whose head the letter is addressed to).
 
 Evaluation only (never served by a channel): ``Ticket.eval_split`` and ``Incident.split``
 ("tune" or "holdout": holdout incidents sit at holdout places and may use holdout phrasings that no tune
@@ -34,7 +37,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-CHANNELS = ("hotline12345", "mayor", "court", "legalaid", "petition", "open311")
+CHANNELS = ("hotline12345", "mayor", "court", "legalaid", "petition", "open311", "shuji", "juzhang")
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,8 +133,10 @@ def generate_world(seed: int = 7, now: datetime | None = None, *, incidents: int
             over the ~60 days before it, and about ``incidents / 10`` arrive after it
             (``Ticket.arrives_after`` seconds into the sandbox's run). Default: the current time, to the
             second — pass it explicitly for a repeatable world.
-        incidents: how many incidents (real-world matters) in all, at least 4 (the demo citizen's three
-            and one more); ~1.3 tickets each. Knobs and the split design: :mod:`sandbox.worldgen`.
+        incidents: how many incidents (real-world matters) the six first channels share, at least 4
+            (the demo citizen's three and one more); ~1.3 tickets each. 书记在线 and 局长信箱 add
+            ``worldgen.LEADER_SHARE`` of that many of their own.
+            Knobs and the split design: :mod:`sandbox.worldgen`.
     """
     from sandbox.worldgen import generate  # the generator builds on these dataclasses
 

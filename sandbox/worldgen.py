@@ -11,7 +11,10 @@ Knobs (module constants, and ``incidents`` of :func:`generate`):
   community, or another kind at the same place, within a day and a half) without being it;
 * ``ARRIVAL_SHARE`` — tickets arriving while the sandbox runs (20 s apart first, all within 900 s); some
   are new incidents, some further reports of recent ones;
-* ``DAYS`` — how far back the world goes (denser towards ``now``).
+* ``DAYS`` — how far back the world goes (denser towards ``now``);
+* ``LEADER_SHARE``, ``LEADER_CROSS_RATE`` — 书记在线 and 局长信箱 (the channels added later): incidents
+  raised only there, and city or housing incidents raised there as well. They are generated after
+  everything else from streams of their own, so the other six channels' tickets do not change with them.
 
 Everything is drawn from ``random.Random`` instances seeded from ``seed`` (one stream per concern), so
 the same seed and ``now`` give the same world.
@@ -27,7 +30,7 @@ from sandbox.people import CITIZEN, PersonFactory
 from sandbox.places import Place, build_gazetteer
 from sandbox.problems import KINDS, Kind, kind_of
 from sandbox.tickets import Spec, TicketMaker
-from sandbox.world import Incident, Resident, World
+from sandbox.world import Incident, Resident, Ticket, World
 
 __all__ = ["generate"]
 
@@ -40,6 +43,9 @@ REUSE_RESIDENT_RATE = 0.12
 HARD_NEGATIVE_SHARE = 0.1
 ARRIVAL_SHARE = 0.1
 FOLLOW_UP_SHARE = 0.4       # of the arriving tickets: further reports of incidents already there
+LEADER_CHANNELS = {"shuji": 55, "juzhang": 45}
+LEADER_SHARE = 0.06
+LEADER_CROSS_RATE = 0.06
 
 # money at stake (yuan), by problem kind
 _AMOUNTS = {"拖欠工资": (6000, 60000), "工伤赔偿": (20000, 150000), "物业费纠纷": (2000, 12000),
@@ -203,6 +209,8 @@ def generate(seed: int, now: datetime, incidents: int) -> World:
     tickets = maker.make([
         Spec(p.incident, p.kind, p.place, p.facts, r.channel, r.resident, r.at, r.arrives_after)
         for p in gen.plans for r in p.reports])
+    tickets = sorted(tickets + _leader_tickets(gen, incidents),
+                     key=lambda t: (t.received_at, t.channel, t.source_id))
     return World(seed=seed, now=gen.now, residents=gen.residents, incidents=[p.incident for p in gen.plans],
                  tickets=tickets)
 
@@ -264,3 +272,31 @@ def _arrivals(gen: Generator, live: int, follow_ups: int, originals: list[Plan])
         used = {r.channel for r in plan.reports}
         channel = gen.channel_for(plan.kind, besides=used) or rng.choice(sorted(used))
         plan.reports.append(Report(channel, gen.pick_resident(), gen.now + timedelta(seconds=after), after))
+
+
+def _leader_tickets(gen: Generator, incidents: int) -> list[Ticket]:
+    """书记在线 and 局长信箱 tickets: new incidents raised only there, and further reports of city and
+    housing incidents already in the world. Drawn from streams of their own (see the module doc)."""
+    gen.rng = random.Random(f"{gen.seed}:leaders")
+    channels, weights = list(LEADER_CHANNELS), list(LEADER_CHANNELS.values())
+    specs: list[Spec] = []
+    for plan in [p for p in gen.plans if "mayor" in p.kind.channels]:
+        if plan.reports[-1].arrives_after or gen.rng.random() >= LEADER_CROSS_RATE:
+            continue
+        same = gen.rng.random() < SAME_RESIDENT_RATE
+        report = Report(gen.rng.choices(channels, weights)[0],
+                        plan.reports[0].resident if same else gen.pick_resident(),
+                        gen.later(plan.reports[-1].at))
+        specs.append(_spec(plan, report))
+    kinds = [k for k in KINDS if "mayor" in k.channels]
+    for _ in range(max(1, round(incidents * LEADER_SHARE))):
+        kind = gen.rng.choices(kinds, weights=[k.weight for k in kinds])[0]
+        plan = gen.new_plan(kind, gen.place_for(kind), gen.random_at(),
+                            channel=gen.rng.choices(channels, weights)[0])
+        specs.append(_spec(plan, plan.reports[0]))
+    return TicketMaker(random.Random(f"{gen.seed}:leader-tickets"), gen.now).make(specs)
+
+
+def _spec(plan: Plan, report: Report) -> Spec:
+    return Spec(plan.incident, plan.kind, plan.place, plan.facts, report.channel, report.resident, report.at,
+                report.arrives_after)

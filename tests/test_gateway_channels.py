@@ -11,13 +11,17 @@ from gateway.channels import load_channels
 from gateway.cli import main
 from gateway.settings import DEFAULT_CHANNELS_FILE, Settings
 
-KNOWN = ("hotline12345", "mayor", "court", "legalaid", "petition", "open311")
+KNOWN = ("hotline12345", "mayor", "court", "legalaid", "petition", "open311", "declarative")
 
 
-def test_the_default_file_wires_the_six_sandbox_channels() -> None:
+def test_the_default_file_wires_the_eight_sandbox_channels() -> None:
     settings = Settings(port=8123)
     configs = load_channels(DEFAULT_CHANNELS_FILE, settings.interpolation(), known_connectors=KNOWN)
-    assert [c.key for c in configs] == list(KNOWN)
+    assert [c.key for c in configs] == [*KNOWN[:-1], "shuji", "juzhang"]
+    assert [c.connector for c in configs[-2:]] == ["declarative", "declarative"]
+    spec_file = Path(configs[-1].options["spec_file"])  # made absolute, relative to the channels file
+    assert spec_file.is_absolute()
+    assert spec_file == DEFAULT_CHANNELS_FILE.parent / "channels.d" / "juzhang.yaml"
     assert configs[0].base_url == "http://127.0.0.1:8123/sandbox/hotline12345"
     assert all(2 <= c.poll_interval <= 5 for c in configs)
     assert configs[1].credentials == {"api_key": "sandbox-mayor-key"}

@@ -1,4 +1,4 @@
-"""The case graph end to end: six channels in one graph, filters, paging, global ids."""
+"""The case graph end to end: eight channels in one graph, filters, paging, global ids."""
 
 from __future__ import annotations
 
@@ -41,7 +41,7 @@ def _all_cases(graph: Graph, filter_: dict[str, Any] | None = None, page: int = 
         after = cases["pageInfo"]["endCursor"]
 
 
-def test_cases_from_all_six_channels_in_one_graph(graph: Graph) -> None:
+def test_cases_from_all_eight_channels_in_one_graph(graph: Graph) -> None:
     aliases = "\n".join(
         f'{key}: cases(filter: {{channels: ["{key}"]}}, first: 2) {{ totalCount nodes {{ {CASE_FIELDS} }} }}'
         for key in CHANNELS)

@@ -13,6 +13,8 @@ import redis
 
 from casework import keys
 from connectors import registry
+from gateway.channels import load_channels
+from gateway.settings import DEFAULT_CHANNELS_FILE, Settings
 from tests.e2e import *  # noqa: F403 (the fixtures)
 from tests.e2e import (
     CHANNELS,
@@ -31,7 +33,8 @@ PAGE = """query($first: Int!, $filter: CaseFilter) {
             source { __typename ... on SourceRecord { sourceId fetchedAt stale } } }
   } }"""
 TYPE_NAMES = {"hotline12345": "Hotline12345Source", "mayor": "MayorSource", "court": "CourtSource",
-              "legalaid": "LegalAidSource", "petition": "PetitionSource", "open311": "Open311Source"}
+              "legalaid": "LegalAidSource", "petition": "PetitionSource", "open311": "Open311Source",
+              "shuji": "DeclarativeSource", "juzhang": "DeclarativeSource"}
 
 
 def _flush_source_cache(redis_url: str) -> None:
@@ -52,7 +55,10 @@ def _record_calls(sandbox: SandboxServer) -> Counter[str]:
 
 
 def _batch_limit(channel: str) -> int:
-    return registry.load(channel).info.capabilities.batch_limit
+    """The channel's batch limit as its connector describes it (declarative ones read it from their spec)."""
+    configs = load_channels(DEFAULT_CHANNELS_FILE, Settings(port=1).interpolation())
+    config = next(c for c in configs if c.key == channel)
+    return registry.load(config.connector)(config).describe().capabilities.batch_limit
 
 
 def test_sources_are_typed_per_channel(graph: Graph) -> None:

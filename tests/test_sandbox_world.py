@@ -19,6 +19,7 @@ from sandbox.people import credit_code_ok, id_number_ok
 from sandbox.places import STREETS
 from sandbox.problems import KINDS
 from sandbox.world import CHANNELS, Incident, Resident, Ticket, World, generate_world
+from sandbox.worldgen import LEADER_SHARE
 from tests.servers import serve
 
 NOW = datetime(2026, 11, 20, 4, 0, tzinfo=UTC)
@@ -31,6 +32,8 @@ ID_FORMATS = {
     "legalaid": r"FY-440311-2026-\d{4}",
     "petition": r"XF440311-\d{8}-\d{4}",
     "open311": r"311-\d{6}",
+    "shuji": r"SJZX2026\d{6}",
+    "juzhang": r"JZXX-\d{8}-\d{3}",
 }
 STAGES = {"new", "accepted", "processing", "done", "closed", "rejected"}
 OPTIONAL_STR = (str, type(None))
@@ -63,7 +66,11 @@ def test_same_seed_and_now_give_the_same_world(world: World) -> None:
 
 
 def test_shares_of_channels_and_of_cross_channel_incidents(world: World) -> None:
-    assert len(world.incidents) == 400
+    # 400 for the six first channels, and LEADER_SHARE more raised only through 书记在线 or 局长信箱
+    assert len(world.incidents) == 400 + round(400 * LEADER_SHARE)
+    leaders = [t for t in world.tickets if t.channel in ("shuji", "juzhang")]
+    assert 0.04 < len(leaders) / len(world.tickets) < 0.12
+    assert all(t.extra["qr_level"] in ("区", "街道", "社区") for t in leaders if t.channel == "shuji")
     for seeded in (world, generate_world(11, NOW)):
         counts = Counter(t.channel for t in seeded.tickets)
         for channel, share in SHARES.items():
@@ -196,7 +203,7 @@ def test_times_and_arrivals(world: World) -> None:
 def test_location_by_channel(world: World) -> None:
     for t in world.tickets:
         located = t.lat is not None and t.lng is not None
-        if t.channel in ("mayor", "petition", "court", "legalaid"):
+        if t.channel in ("mayor", "petition", "court", "legalaid", "shuji", "juzhang"):
             assert not located
             assert t.street
             assert t.address

@@ -5,7 +5,7 @@
 
 from __future__ import annotations
 
-from connectors.hotline12345.auth import ClientCredentials
+from connectors.auth import ClientCredentials
 from connectors.hotline12345.connector import Hotline12345Connector
 from connectors.hotline12345.records import Hotline12345Source
 from connectors.hotline12345.webhook import WebhookVerifier, sign_webhook

@@ -15,9 +15,9 @@ from urllib.parse import quote
 
 import httpx
 
+from connectors.auth import ClientCredentials
 from connectors.base import Capabilities, ChannelConfig, Connector, ConnectorInfo, SourceRecord
 from connectors.errors import AuthenticationFailed, BadRecord, ConfigError, UpstreamRejected, WebhookRejected
-from connectors.hotline12345.auth import ClientCredentials
 from connectors.hotline12345.records import (
     BEIJING,
     RETURNED_WORD,

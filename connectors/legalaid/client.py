@@ -20,12 +20,13 @@ caller can quarantine just the node they belong to.
 
 from __future__ import annotations
 
-from collections.abc import Generator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 
+from connectors.auth import BearerToken
 from connectors.errors import (
     AuthenticationFailed,
     RateLimited,
@@ -41,17 +42,6 @@ AUTH_CODES = frozenset({"UNAUTHENTICATED", "FORBIDDEN"})
 RATE_CODES = frozenset({"RATE_LIMITED"})
 REJECTED_CODES = frozenset({"LIMIT_EXCEEDED", "BAD_USER_INPUT", "GRAPHQL_PARSE_FAILED",
                             "GRAPHQL_VALIDATION_FAILED", "BAD_REQUEST"})
-
-
-class BearerToken(httpx.Auth):
-    """``Authorization: Bearer <token>`` on every request."""
-
-    def __init__(self, token: str) -> None:
-        self.token = token
-
-    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
-        request.headers["Authorization"] = f"Bearer {self.token}"
-        yield request
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,13 +6,14 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import AsyncIterator, Generator, Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 from urllib.parse import urlencode
 
 import httpx
 
+from connectors.auth import ApiKey
 from connectors.base import Capabilities, ChannelConfig, Connector, ConnectorInfo, SourceRecord
 from connectors.errors import AuthenticationFailed, BadRecord, ConfigError, UpstreamRejected
 from connectors.http import send
@@ -32,16 +33,11 @@ CHARSET_ALIASES = {"gb2312": "gbk", "x-gbk": "gbk", "cp936": "gbk"}
 AUTH_CODES = frozenset({"1001"})  # apikey无效
 
 
-class ApiKeyQuery(httpx.Auth):
+class ApiKeyQuery(ApiKey):
     """Adds ``apikey=<key>`` to the query string of every request, as the system expects."""
 
     def __init__(self, api_key: str, param: str = "apikey") -> None:
-        self.api_key = api_key
-        self.param = param
-
-    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
-        request.url = request.url.copy_merge_params({self.param: self.api_key})
-        yield request
+        super().__init__(api_key, name=param, location="query")
 
 
 def decode_body(response: httpx.Response) -> dict[str, Any]:
