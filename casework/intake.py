@@ -29,7 +29,8 @@ from datetime import datetime
 from pydantic import ValidationError
 
 from casework.channels import ChannelRuntime, ChannelSet
-from casework.model import IngestOutcome
+from casework.clusters import ClusterStore
+from casework.model import IngestOutcome, case_key
 from casework.store import CaseStore
 from connectors import (
     BadRecord,
@@ -83,11 +84,14 @@ class Intake:
         backoff_base: seconds of the first retry delay after a failure (doubled per failure).
         backoff_cap: the longest retry delay.
         rng: jitter source (seed it in tests).
+        clusters: when given, every new case is clustered (民声云) right after it is stored.
     """
 
     def __init__(self, store: CaseStore, channels: ChannelSet, *, backoff_base: float = 1.0,
-                 backoff_cap: float = 60.0, rng: random.Random | None = None) -> None:
+                 backoff_cap: float = 60.0, rng: random.Random | None = None,
+                 clusters: ClusterStore | None = None) -> None:
         self.store = store
+        self.clusters = clusters
         self.channels = channels
         self.backoff_base = backoff_base
         self.backoff_cap = backoff_cap
@@ -107,6 +111,8 @@ class Intake:
         async with self._locks[channel]:
             runtime.sync_attempts += 1
             report = SyncReport(channel, cursor=await self.store.load_cursor(channel))
+            if self.clusters is not None:  # cases a crash left unclustered
+                await self.clusters.assign_pending()
             pages = runtime.connector.changes(report.cursor)
             try:
                 while (page := await runtime.call(lambda: _next_page(pages))) is not None:
@@ -153,7 +159,10 @@ class Intake:
                                                                    record.model_dump(mode="json")))
                 report.quarantined += 1
                 continue
-            report.count(await self.store.ingest(record))
+            outcome = await self.store.ingest(record)
+            if outcome is IngestOutcome.CREATED and self.clusters is not None:
+                await self.clusters.assign(case_key(record.channel, record.source_id))
+            report.count(outcome)
 
     # -- the loops -----------------------------------------------------------------------------
 

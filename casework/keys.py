@@ -23,6 +23,17 @@ key                                            holds
 ``ms:cursors``                                 hash: channel → saved sync cursor
 ``ms:quarantine:{<channel>}`` (``:n``, ``:seen``)  list / counter / hash of rejected records
 ``ms:quarantine:channels``                     set: channels that ever quarantined a record
+``ms:cluster:{<cluster id>}``                  hash: one cluster (民声云 dispatch unit) and its members
+``ms:{ix}:cl:seq``                             counter: the last cluster number handed out
+``ms:{ix}:cl:of``                              hash: case key → its cluster id
+``ms:{ix}:cl:pending``                         set: cases stored but not yet clustered
+``ms:{ix}:cl:by:<order>``                      zset: clusters by last report / reports / risk / deadline
+``ms:{ix}:cl:ch|st|rg|ct|dep|who:<value>``     set: clusters by channel, status, region, category …
+``ms:{ix}:cl:t2:<bigram>``                     set: clusters whose members' text has the bigram
+``ms:{ix}:cl:overdue``                         set: clusters past their deadline (dispatch keeps it)
+``ms:{ix}:cl:gen`` / ``ms:{ix}:cl:q:<hash>``   counter / short-lived zset: dispatch-view results
+``ms:{ix}:dd:<block>``                         zset: dedup blocking — clusters by last report time
+``ms:backfill``                                hash: channel → persisted backfill cursor
 =============================================  ==========================================
 
 A case's own keys share the case's tag, so the case hash and its source-cache entry live in one
@@ -36,7 +47,13 @@ from __future__ import annotations
 
 __all__ = [
     "ALL_CASES",
+    "BACKFILL_CURSORS",
     "CHANNELS",
+    "CLUSTER_GENERATION",
+    "CLUSTER_OF",
+    "CLUSTER_OVERDUE",
+    "CLUSTER_PENDING",
+    "CLUSTER_SEQUENCE",
     "CURSORS",
     "EVENTS",
     "EVENTS_TRIMMED",
@@ -46,6 +63,12 @@ __all__ = [
     "case",
     "category_index",
     "channel_index",
+    "cluster",
+    "cluster_index",
+    "cluster_order",
+    "cluster_query",
+    "cluster_text_index",
+    "dedup_block",
     "identity_index",
     "quarantine_count",
     "quarantine_list",
@@ -139,3 +162,43 @@ def quarantine_count(channel: str) -> str:
 def quarantine_seen(channel: str) -> str:
     """Digests of rejected records already quarantined, so a re-fetched page adds nothing."""
     return f"{PREFIX}:quarantine:{{{channel}}}:seen"
+
+
+# -- clusters (民声云) and their dedup indexes ----------------------------------------------------
+
+CLUSTER_SEQUENCE = f"{INDEX}:cl:seq"
+CLUSTER_OF = f"{INDEX}:cl:of"
+CLUSTER_PENDING = f"{INDEX}:cl:pending"
+CLUSTER_OVERDUE = f"{INDEX}:cl:overdue"
+CLUSTER_GENERATION = f"{INDEX}:cl:gen"
+BACKFILL_CURSORS = f"{PREFIX}:backfill"
+
+
+def cluster(cluster_id: str) -> str:
+    """The hash of one cluster: its record and its members' dedup signatures."""
+    return f"{PREFIX}:cluster:{{{cluster_id}}}"
+
+
+def cluster_order(order: str) -> str:
+    """Every cluster scored for one sort order (``last``, ``count``, ``risk``, ``deadline``)."""
+    return f"{INDEX}:cl:by:{order}"
+
+
+def cluster_index(kind: str, value: str) -> str:
+    """Clusters by one facet: ``ch`` channel, ``st`` status, ``rg`` region (and beneath), ``ct`` category,
+    ``dep`` department, ``who`` a member's identity hash."""
+    return f"{INDEX}:cl:{kind}:{value}"
+
+
+def cluster_text_index(bigram: str) -> str:
+    return f"{INDEX}:cl:t2:{bigram}"
+
+
+def cluster_query(query_hash: str, part: int | None = None) -> str:
+    """A dispatch-view result (or a scratch part of building one), short-lived."""
+    return f"{INDEX}:cl:q:{query_hash}" + ("" if part is None else f":{part}")
+
+
+def dedup_block(block: str) -> str:
+    """Clusters sharing one blocking key (a community, a named place, a resident), by last report."""
+    return f"{INDEX}:dd:{block}"

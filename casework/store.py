@@ -129,6 +129,8 @@ class CaseStore:
                     case = _stored(key, record, derived.region_id, derived.category_id, ingested_at)
                     pipe.multi()
                     self._write(pipe, case, digest, _Memberships.load(_text(old_ix)), derived.memberships)
+                    if created:  # clustered right after (casework.clusters); kept here until it is
+                        pipe.sadd(keys.CLUSTER_PENDING, key)
                     self.events.append_in(pipe, CASE_CREATED if created else CASE_UPDATED,
                                           _event_payload(case, digest, derived.party_hashes))
                     await pipe.execute()
@@ -154,6 +156,14 @@ class CaseStore:
         grams, chars = index_terms(record.title, record.content)
         memberships = _Memberships(frozenset(sets), frozenset(grams), frozenset(chars))
         return _Derived(region_id, category_id, memberships, tuple(parties))
+
+    def appellant_hashes(self, case: StoredCase) -> list[str]:
+        """Keyed hashes of the phone and ID numbers of the case's own residents (not the other side)."""
+        found: set[str] = set()
+        for party in case.parties:
+            if not party.role.startswith(RESPONDENT_PREFIX):
+                found.update(identity_digests(self._hash_key, party.phone, party.id_number))
+        return sorted(found)
 
     def _write(self, pipe: Any, case: StoredCase, digest: str, old: _Memberships, new: _Memberships) -> None:
         old_keys, new_keys = old.all_keys(), new.all_keys()

@@ -27,6 +27,7 @@ from auth.audit import AuditLog
 from auth.identity import IdentityHasher
 from auth.replay import ReplayGuard
 from casework.channels import ChannelSet
+from casework.clusters import ClusterStore
 from casework.events import EventLog
 from casework.intake import Intake
 from casework.reference import Reference
@@ -102,16 +103,18 @@ async def _lifespan(app: Starlette, settings: Settings, sandbox_mount: LateMount
         stack.push_async_callback(audit.aclose)
         auth = await stack.enter_async_context(login(settings, redis, hasher, audit))
         app.state.idp = auth.idp
+        clusters = ClusterStore(redis, store, reference, events=events)
         if settings.sandbox:
             await stack.enter_async_context(_sandbox(settings, sandbox_mount))
         channels = await stack.enter_async_context(ChannelSet(configs))
-        intake = MeteredIntake(store, channels, app.state.metrics)
+        intake = MeteredIntake(store, channels, app.state.metrics, clusters=clusters)
         app.state.resources = Resources(
             store=store, reference=reference, events=events, channels=channels,
             limits=Limits(max_page_size=settings.max_page_size, source_timeout=settings.source_timeout,
                           source_cache_ttl=settings.source_cache_ttl),
             observe_upstream=app.state.metrics.observe_upstream, authenticator=auth.authenticator,
-            audit=audit, hasher=hasher, replay=ReplayGuard(redis, window=settings.webhook_window))
+            audit=audit, hasher=hasher, replay=ReplayGuard(redis, window=settings.webhook_window),
+            clusters=clusters)
         app.state.intake = intake
         app.state.sync = settings.sync
         if settings.sync:

@@ -16,6 +16,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from strawberry.extensions import SchemaExtension
 
 from casework.channels import BreakerState, ChannelSet
+from casework.clusters import ClusterStore
 from casework.intake import Intake, SyncReport
 from casework.model import HealthStatus
 from casework.store import CaseStore
@@ -110,8 +111,9 @@ def _failure_outcome(exc: Exception) -> str:
 class MeteredIntake(Intake):
     """The intake, counting every sync pass and webhook into the metrics."""
 
-    def __init__(self, store: CaseStore, channels: ChannelSet, metrics: Metrics) -> None:
-        super().__init__(store, channels)
+    def __init__(self, store: CaseStore, channels: ChannelSet, metrics: Metrics,
+                 clusters: ClusterStore | None = None) -> None:
+        super().__init__(store, channels, clusters=clusters)
         self.metrics = metrics
 
     async def sync_once(self, channel: str) -> SyncReport:

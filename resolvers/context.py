@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from auth.identity import IdentityHasher
     from auth.replay import ReplayGuard
     from casework.channels import ChannelSet
+    from casework.clusters import ClusterStore
     from casework.events import EventLog
     from casework.reference import Reference
     from casework.store import CaseStore
@@ -66,6 +67,7 @@ class Resources:
     audit: AuditLog | None = None
     hasher: IdentityHasher | None = None
     replay: ReplayGuard | None = None
+    clusters: ClusterStore | None = None   # 民声云 clusters (dispatchView); None in tools without dedup
 
 
 @dataclass(slots=True)

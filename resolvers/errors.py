@@ -8,6 +8,7 @@ The tree, with when each is raised::
     │                           would be ambiguous)
     ├── Forbidden               FORBIDDEN: the viewer may not see or do this
     ├── Unauthenticated         UNAUTHENTICATED: a login is needed
+    ├── Conflict                CONFLICT: the request contradicts the current state (split a lone case)
     └── UpstreamFailure         UPSTREAM_UNAVAILABLE: a channel system did not answer in time or at all
         └── UpstreamRateLimited RATE_LIMITED: a channel system throttled us (``retryAfter`` in seconds)
 
@@ -19,8 +20,8 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-__all__ = ["BadUserInput", "Forbidden", "GraphError", "NotFound", "Unauthenticated", "UpstreamFailure",
-           "UpstreamRateLimited"]
+__all__ = ["BadUserInput", "Conflict", "Forbidden", "GraphError", "NotFound", "Unauthenticated",
+           "UpstreamFailure", "UpstreamRateLimited"]
 
 
 class GraphError(Exception):
@@ -44,6 +45,10 @@ class NotFound(GraphError):
 
 class Forbidden(GraphError):
     code = "FORBIDDEN"
+
+
+class Conflict(GraphError):
+    code = "CONFLICT"
 
 
 class Unauthenticated(GraphError):

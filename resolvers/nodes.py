@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 from resolvers.cases import get_case
 from resolvers.channels import get_channel
+from resolvers.clusters import get_cluster
 
 if TYPE_CHECKING:
     from resolvers.context import GraphContext
@@ -24,6 +25,8 @@ async def load_node(ctx: GraphContext, type_name: str, key: str) -> object | Non
         return reference.regions.get(key)
     if type_name == "EventCategory":
         return reference.categories.get(key)
+    if type_name == "Cluster" and ctx.resources.clusters is not None:
+        return await get_cluster(ctx, key)
     if type_name == "Department":
         return reference.departments.get(key)
     return None

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TypeVar
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import strawberry
 
 from casework.model import CasePage, CaseQuery, RegionLevel, StoredCase
 from connectors import UnifiedStatus
 from resolvers import cases as case_resolvers
+from resolvers import clusters as cluster_resolvers
 from resolvers import reference as reference_resolvers
 from resolvers.channels import get_channel
 from resolvers.context import GraphContext
@@ -17,6 +18,11 @@ from resolvers.ids import decode_id_of, encode_global_id
 from resolvers.masking import case_address, mask_free_text
 from schema.sources import SourceRecord
 from schema.types import Channel, EventCategory, Location, Node, Party, Region, described
+
+if TYPE_CHECKING:
+    from schema.clusters import Cluster
+
+ClusterRef = Annotated["Cluster", strawberry.lazy("schema.clusters")]
 
 __all__ = ["Case", "CaseConnection", "CaseEdge", "CaseFilter", "PageInfo", "TimelineEntry"]
 
@@ -114,6 +120,17 @@ class Case(Node):
         entries = await case_resolvers.case_timeline(info.context, self.stored)
         return [TimelineEntry(at=e.at, kind=e.kind, description=e.description, status=e.status)
                 for e in entries]
+
+    @described("the incident (民声云 cluster) this case is a report of")
+    async def cluster(self, info: Info) -> ClusterRef | None:
+        from schema.clusters import Cluster
+
+        found = await cluster_resolvers.case_cluster(info.context, self.stored)
+        return None if found is None else Cluster.of(found)
+
+    @described("other reports of the same incident (the cluster's other cases you may see)")
+    async def duplicates(self, info: Info) -> list[Case]:
+        return [Case.of(c) for c in await cluster_resolvers.case_duplicates(info.context, self.stored)]
 
     @described("the live record in the channel's own system, fetched on demand")
     async def source(self, info: Info) -> SourceRecord | None:

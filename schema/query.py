@@ -10,11 +10,13 @@ import strawberry
 from casework.model import CaseQuery
 from resolvers import cases as case_resolvers
 from resolvers import channels as channel_resolvers
+from resolvers import clusters as cluster_resolvers
 from resolvers import reference as reference_resolvers
 from resolvers.context import GraphContext
 from resolvers.ids import decode_global_id, decode_id_of
 from resolvers.nodes import load_node
 from schema.cases import Case, CaseConnection, CaseFilter
+from schema.clusters import Cluster, ClusterConnection, ClusterFilter, DispatchSort, sort_of
 from schema.types import Channel, Department, EventCategory, Node, QuarantineRecord, Region, Viewer, described
 
 __all__ = ["NODE_TYPES", "Query"]
@@ -27,6 +29,7 @@ NODE_TYPES: dict[str, Callable[[Any], Node]] = {
     "Region": lambda obj: Region.of(obj),
     "EventCategory": lambda obj: EventCategory.of(obj),
     "Department": lambda obj: Department.of(obj),
+    "Cluster": lambda obj: Cluster.of(obj),
 }
 """Global-id type name → how to wrap the domain object :func:`resolvers.nodes.load_node` finds."""
 
@@ -61,6 +64,18 @@ class Query:
         query = CaseQuery() if filter is None else filter.to_query(info.context)
         page = await case_resolvers.search_cases(info.context, query, first, after)
         return CaseConnection.of(page, case_resolvers.edge_cursors(info.context, page))
+
+    @described("民声云: the dispatch pool, one entry per incident (cluster), filtered and sorted.")
+    async def dispatch_view(self, info: Info, filter: ClusterFilter | None = None, first: int | None = 20,
+                            after: str | None = None, sort: DispatchSort | None = None) -> ClusterConnection:
+        values = cluster_resolvers.ClusterFilterValues() if filter is None else filter.values()
+        page = await cluster_resolvers.dispatch_view(info.context, values, sort_of(sort), first, after)
+        return ClusterConnection.of(page)
+
+    @described("One cluster by its global id; null when there is none.")
+    async def cluster(self, info: Info, id: strawberry.ID) -> Cluster | None:
+        found = await cluster_resolvers.get_cluster(info.context, decode_id_of("Cluster", id))
+        return None if found is None else Cluster.of(found)
 
     @described("Regions beneath parentId; the district when parentId is null.")
     def regions(self, info: Info, parent_id: strawberry.ID | None = None) -> list[Region]:

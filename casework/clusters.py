@@ -1,0 +1,492 @@
+"""The cluster store: 民声云 dispatch units — every case belongs to exactly one cluster.
+
+A cluster is what gets dispatched. It is one hash (``keys.cluster``) holding its record as JSON
+(``doc``), the dedup signatures of its latest members (``sigs``, for the matcher) and the index keys it
+is filed under (``ix``); the case hash records its cluster (field ``cluster``). Every change — a case
+clustered, a cluster created, merged, split, its status or dispatch facts set — is one ``MULTI`` that
+moves exactly the index memberships that differ and appends exactly one event to the event log.
+
+Public API (issue 5, dispatch, builds on it):
+
+* :meth:`ClusterStore.assign` / :meth:`assign_pending` — intake's hook: cluster a newly stored case;
+* :meth:`ClusterStore.get`, :meth:`get_many`, :meth:`cluster_of`, :meth:`search` (the dispatch view);
+* :meth:`ClusterStore.merge`, :meth:`split` — dispatchers' corrections (never undone automatically);
+* :meth:`ClusterStore.set_status` — the lifecycle (its own event ``cluster.status``), and
+  :meth:`ClusterStore.set_dispatch` — department, deadline and overdue flag, which the dispatch
+  view filters and sorts on; both also as ``*_in(pipe, …)`` to join a caller's own ``MULTI``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from typing import Any
+
+from redis.exceptions import WatchError
+
+from casework import keys
+from casework.clusterindex import ClusterPage, ClusterQuery, ClusterSort, memberships, search_clusters
+from casework.dedup import BLOCK_FETCH, Decision, Signature, Thresholds, compare, decide, signature
+from casework.events import EventLog
+from casework.model import StoredCase
+from casework.reference import Reference
+from casework.store import CaseStore
+from connectors import UnifiedStatus, utc_now
+
+__all__ = ["CASE_CLUSTERED", "CLOSED_STATUSES", "CLUSTER_CREATED", "CLUSTER_DISPATCH", "CLUSTER_MERGED",
+           "CLUSTER_SPLIT", "CLUSTER_STATUS", "Cluster", "ClusterConflict", "ClusterPage", "ClusterQuery",
+           "ClusterSort", "ClusterStore", "MergeReason", "new_cluster", "with_case", "with_risk"]
+
+CLUSTER_CREATED = "cluster.created"
+CASE_CLUSTERED = "case.clustered"
+CLUSTER_MERGED = "cluster.merged"
+CLUSTER_SPLIT = "cluster.split"
+CLUSTER_STATUS = "cluster.status"
+CLUSTER_DISPATCH = "cluster.dispatch"
+
+CLOSED_STATUSES = frozenset({UnifiedStatus.CLOSED})
+"""A cluster in one of these no longer attracts reports: a later one starts a recurrence."""
+MAX_SIGNATURES = 8
+MAX_REASONS = 50
+MAX_RETRIES = 50
+
+
+class ClusterConflict(Exception):
+    """Raised when a correction contradicts the clusters' state (e.g. splitting a cluster's only case)."""
+
+
+@dataclass(frozen=True, slots=True)
+class MergeReason:
+    """Why a case is in its cluster: the matched case, the score and its signals, who decided."""
+
+    case_key: str
+    matched_key: str | None
+    score: float
+    signals: dict[str, float]
+    by: str                      # "auto", or "manual:<username>"
+    at: datetime
+
+    def dump(self) -> dict[str, Any]:
+        return {"case": self.case_key, "matched": self.matched_key, "score": round(self.score, 3),
+                "signals": self.signals, "by": self.by, "at": self.at.isoformat()}
+
+    @classmethod
+    def load(cls, data: dict[str, Any]) -> MergeReason:
+        return cls(data["case"], data.get("matched"), float(data["score"]), dict(data.get("signals") or {}),
+                   data["by"], _time(data["at"]))
+
+
+@dataclass(frozen=True, slots=True)
+class Cluster:
+    """One dispatch unit (民声云): one real-world incident, one or more cases from one or more channels."""
+
+    id: str
+    title: str
+    category_id: str | None
+    region_id: str | None
+    status: UnifiedStatus
+    case_keys: tuple[str, ...]             # oldest report first
+    channels: tuple[str, ...]
+    first_received_at: datetime
+    last_received_at: datetime
+    risk: float
+    merge_reasons: tuple[MergeReason, ...] = ()
+    recurrence_of: str | None = None       # the closed cluster this one recurs
+    manual: bool = False                   # a dispatcher merged or split it: never re-clustered automatically
+    created_at: datetime = field(default_factory=utc_now)
+    closed_at: datetime | None = None
+    department_id: str | None = None       # set by dispatch
+    deadline: datetime | None = None       # set by dispatch
+    overdue: bool = False                  # set by dispatch
+    head_count: int = 1
+
+    @property
+    def case_count(self) -> int:
+        return len(self.case_keys)
+
+    def open_at(self, at: datetime) -> bool:
+        """Whether a report received at ``at`` may still join (not closed, or closed after it)."""
+        return self.status not in CLOSED_STATUSES or self.closed_at is None or at <= self.closed_at
+
+    def dump(self) -> str:
+        return json.dumps({
+            "id": self.id, "title": self.title, "category_id": self.category_id, "region_id": self.region_id,
+            "status": self.status.value, "cases": list(self.case_keys), "channels": list(self.channels),
+            "first": self.first_received_at.isoformat(), "last": self.last_received_at.isoformat(),
+            "risk": self.risk, "reasons": [r.dump() for r in self.merge_reasons[-MAX_REASONS:]],
+            "recurrence_of": self.recurrence_of, "manual": self.manual,
+            "created": self.created_at.isoformat(), "closed": _iso(self.closed_at),
+            "department_id": self.department_id, "deadline": _iso(self.deadline),
+            "overdue": self.overdue, "heads": self.head_count}, ensure_ascii=False)
+
+    @classmethod
+    def load(cls, raw: str) -> Cluster:
+        d = json.loads(raw)
+        return cls(id=d["id"], title=d["title"], category_id=d["category_id"], region_id=d["region_id"],
+                   status=UnifiedStatus(d["status"]), case_keys=tuple(d["cases"]),
+                   channels=tuple(d["channels"]), first_received_at=_time(d["first"]),
+                   last_received_at=_time(d["last"]), risk=float(d["risk"]),
+                   merge_reasons=tuple(MergeReason.load(r) for r in d.get("reasons", ())),
+                   recurrence_of=d.get("recurrence_of"), manual=bool(d.get("manual")),
+                   created_at=_time(d["created"]), closed_at=_maybe_time(d.get("closed")),
+                   department_id=d.get("department_id"), deadline=_maybe_time(d.get("deadline")),
+                   overdue=bool(d.get("overdue")), head_count=int(d.get("heads", 1)))
+
+
+@dataclass(frozen=True, slots=True)
+class _Candidate:
+    cluster_id: str
+    decision: Decision
+    matched_key: str
+
+
+class ClusterStore:
+    """Clusters in Redis, and the clustering of new cases.
+
+    Args:
+        redis: the store's Redis.
+        cases: the case store (cases are read from it; their hashes record their cluster).
+        reference: regions and categories (signatures and index memberships).
+        events: the event log changes are appended to.
+        thresholds: the matcher's decision knobs.
+    """
+
+    def __init__(self, redis: Any, cases: CaseStore, reference: Reference, *, events: EventLog | None = None,
+                 thresholds: Thresholds | None = None, query_cache_seconds: int = 10) -> None:
+        self.redis = redis
+        self.cases = cases
+        self.reference = reference
+        self.events = events or cases.events
+        self.thresholds = thresholds or Thresholds()
+        self._query_ttl = max(1, query_cache_seconds)
+        self.examined: list[int] = []   # candidates examined per assigned case (for the bench), when enabled
+        self.record_examined = False
+
+    # -- reading -------------------------------------------------------------------------------
+
+    async def get(self, cluster_id: str) -> Cluster | None:
+        [found] = await self.get_many([cluster_id])
+        return found
+
+    async def get_many(self, cluster_ids: Sequence[str]) -> list[Cluster | None]:
+        if not cluster_ids:
+            return []
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for cluster_id in cluster_ids:
+                pipe.hget(keys.cluster(cluster_id), "doc")
+            docs = await pipe.execute()
+        return [None if doc is None else Cluster.load(_text(doc)) for doc in docs]
+
+    async def cluster_of(self, case_key: str) -> str | None:
+        """The id of the case's cluster (None while the case is unknown or not yet clustered)."""
+        found = await self.redis.hget(keys.case(case_key), "cluster")
+        return None if found is None else _text(found)
+
+    async def clusters_of(self, case_keys: Sequence[str]) -> list[str | None]:
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for key in case_keys:
+                pipe.hget(keys.case(key), "cluster")
+            found = await pipe.execute()
+        return [None if f is None else _text(f) for f in found]
+
+    async def search(self, query: ClusterQuery, sort: ClusterSort, *, first: int,
+                     after: str | None) -> ClusterPage:
+        """One page of the dispatch view (see :mod:`casework.clusterindex`).
+
+        Raises:
+            ValueError: ``after`` is not a cursor of this view, or ``first`` is negative.
+        """
+        page = await search_clusters(self.redis, query, sort, first=first, after=after, ttl=self._query_ttl)
+        found = await self.get_many(page.ids)
+        return replace(page, clusters=tuple(c for c in found if c is not None))
+
+    # -- clustering new cases ------------------------------------------------------------------
+
+    async def assign_pending(self, limit: int = 1000) -> int:
+        """Cluster cases stored but not yet clustered (after a crash between ingest and clustering)."""
+        pending = [_text(k) for k in await self.redis.srandmember(keys.CLUSTER_PENDING, limit)]
+        for key in sorted(pending):
+            await self.assign(key)
+        return len(pending)
+
+    async def assign(self, case_key: str) -> str | None:
+        """Put a stored case into a cluster (an open one of the same incident, else a new one); idempotent.
+
+        Returns the cluster id, or None when the case is not in the store.
+        """
+        case = await self.cases.get(case_key)
+        if case is None:
+            await self.redis.srem(keys.CLUSTER_PENDING, case_key)
+            return None
+        sig = signature(case, self.reference, self.cases.appellant_hashes(case))
+        async with self.redis.pipeline(transaction=True) as pipe:
+            for _ in range(MAX_RETRIES):
+                try:
+                    return await self._assign_once(pipe, case, sig)
+                except WatchError:
+                    await pipe.reset()
+        raise RuntimeError(f"clustering {case_key!r} kept conflicting; gave up")
+
+    async def _assign_once(self, pipe: Any, case: StoredCase, sig: Signature) -> str:
+        await pipe.watch(keys.case(case.key))
+        current = await pipe.hget(keys.case(case.key), "cluster")
+        if current is not None:
+            pipe.multi()
+            pipe.srem(keys.CLUSTER_PENDING, case.key)
+            await pipe.execute()
+            return _text(current)
+        best = await self._best_candidate(sig)
+        target = None
+        if best is not None:
+            await pipe.watch(keys.cluster(best.cluster_id))
+            raw = await pipe.hmget(keys.cluster(best.cluster_id), "doc", "sigs", "ix")
+            target = None if raw[0] is None else Cluster.load(_text(raw[0]))
+        if target is not None and best is not None and target.open_at(case.received_at):
+            reason = MergeReason(case.key, best.matched_key, best.decision.score,
+                                 best.decision.signals.as_dict(), "auto", utc_now())
+            joined = with_case(target, case, reason)
+            sigs = _add_sig(_load_sigs(raw[1]), sig)
+            pipe.multi()
+            self.write_in(pipe, joined, sigs, old_ix=_load_ix(raw[2]), cases=[case], sig_of_new=sig)
+            self.events.append_in(pipe, CASE_CLUSTERED, {"case": case.key, "cluster": joined.id,
+                                                         "score": f"{best.decision.score:.3f}", "at": _now()})
+            await pipe.execute()
+            return joined.id
+        cluster_id = f"c{int(await self.redis.incr(keys.CLUSTER_SEQUENCE))}"
+        recurrence = target.id if target is not None else None
+        created = new_cluster(cluster_id, case, recurrence)
+        pipe.multi()
+        self.write_in(pipe, created, [sig.dump()], old_ix=set(), cases=[case], sig_of_new=sig)
+        self.events.append_in(pipe, CLUSTER_CREATED, {"cluster": cluster_id, "case": case.key,
+                                                      "recurrence_of": recurrence or "", "at": _now()})
+        await pipe.execute()
+        return cluster_id
+
+    async def _best_candidate(self, sig: Signature) -> _Candidate | None:
+        """The best-scoring cluster among the few the blocking keys retrieve (never a scan)."""
+        ids = await self._retrieve(sig)
+        if self.record_examined:
+            self.examined.append(len(ids))
+        if not ids:
+            return None
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for cluster_id in ids:
+                pipe.hget(keys.cluster(cluster_id), "sigs")
+            raw_sigs = await pipe.execute()
+        best: _Candidate | None = None
+        for cluster_id, raw in zip(ids, raw_sigs, strict=True):
+            for member in _load_sigs(raw):
+                other = Signature.load(member)
+                decision = decide(compare(sig, other, self.reference), self.thresholds)
+                if decision.merge and (best is None or decision.score > best.decision.score):
+                    best = _Candidate(cluster_id, decision, other.key)
+        return best
+
+    async def _retrieve(self, sig: Signature) -> list[str]:
+        """Cluster ids filed under the case's blocking keys, the nearest in time on either side."""
+        blocks = sig.blocks()
+        if not blocks:
+            return []
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for block in blocks:
+                name = keys.dedup_block(block)
+                pipe.zrevrangebyscore(name, sig.at, "-inf", start=0, num=BLOCK_FETCH)
+                pipe.zrangebyscore(name, f"({sig.at!r}", "+inf", start=0, num=BLOCK_FETCH)
+            answers = await pipe.execute()
+        return list(dict.fromkeys(_text(m) for answer in answers for m in answer))
+
+    # -- writing -------------------------------------------------------------------------------
+
+    def write_in(self, pipe: Any, cluster: Cluster, sigs: list[dict[str, Any]], *, old_ix: set[str],
+               cases: Iterable[StoredCase], sig_of_new: Signature | None = None,
+               new_ix: set[str] | None = None) -> None:
+        """Queue the cluster's record, the diff of its index memberships and its members' links."""
+        ix = new_ix if new_ix is not None else old_ix | memberships(
+            cluster, cases, self.reference, self.cases.appellant_hashes)
+        ix = {k for k in ix if not k.startswith(keys.cluster_index("st", ""))}
+        ix.add(keys.cluster_index("st", cluster.status.value))
+        for name in old_ix - ix:
+            pipe.srem(name, cluster.id)
+        for name in ix - old_ix:
+            pipe.sadd(name, cluster.id)
+        pipe.hset(keys.cluster(cluster.id), mapping={
+            "doc": cluster.dump(), "sigs": json.dumps(sigs, ensure_ascii=False),
+            "ix": json.dumps(sorted(ix))})
+        _write_orders(pipe, cluster)
+        for case in cases:
+            pipe.hset(keys.case(case.key), "cluster", cluster.id)
+            pipe.srem(keys.CLUSTER_PENDING, case.key)
+        if sig_of_new is not None:
+            for block in sig_of_new.blocks():
+                pipe.zadd(keys.dedup_block(block), {cluster.id: cluster.last_received_at.timestamp()})
+        pipe.incr(keys.CLUSTER_GENERATION)
+
+    async def load_full(self, pipe: Any, cluster_id: str) -> tuple[Cluster, list[dict[str, Any]], set[str]]:
+        raw = await pipe.hmget(keys.cluster(cluster_id), "doc", "sigs", "ix")
+        if raw[0] is None:
+            raise KeyError(cluster_id)
+        return Cluster.load(_text(raw[0])), _load_sigs(raw[1]), _load_ix(raw[2])
+
+    # -- the lifecycle (issue 5's dispatch calls these) ----------------------------------------
+
+    async def set_status(self, cluster_id: str, status: UnifiedStatus, *, by: str = "system",
+                         at: datetime | None = None) -> Cluster:
+        """Move the cluster to ``status`` (one ``cluster.status`` event). Raises KeyError when unknown."""
+        async with self.redis.pipeline(transaction=True) as pipe:
+            for _ in range(MAX_RETRIES):
+                try:
+                    await pipe.watch(keys.cluster(cluster_id))
+                    cluster, sigs, ix = await self.load_full(pipe, cluster_id)
+                    pipe.multi()
+                    changed = self.set_status_in(pipe, cluster, sigs, ix, status, by=by, at=at)
+                    await pipe.execute()
+                    return changed
+                except WatchError:
+                    await pipe.reset()
+        raise RuntimeError(f"cluster {cluster_id!r} kept changing; gave up")
+
+    def set_status_in(self, pipe: Any, cluster: Cluster, sigs: list[dict[str, Any]], ix: set[str],
+                      status: UnifiedStatus, *, by: str = "system", at: datetime | None = None) -> Cluster:
+        """Queue a status change and its event on ``pipe`` (after ``pipe.multi()``); returns the record."""
+        when = at or utc_now()
+        closed_at = when if status in CLOSED_STATUSES else None
+        changed = replace(cluster, status=status, closed_at=closed_at)
+        self.write_in(pipe, changed, sigs, old_ix=ix, cases=(), new_ix=ix)
+        self.events.append_in(pipe, CLUSTER_STATUS, {"cluster": cluster.id, "status": status.value,
+                                                     "previous": cluster.status.value, "by": by,
+                                                     "at": when.isoformat()})
+        return changed
+
+    async def set_dispatch(self, cluster_id: str, *, department_id: str | None, deadline: datetime | None,
+                           overdue: bool = False, by: str = "system") -> Cluster:
+        """Record the responsible department, the deadline and the overdue flag (one ``cluster.dispatch``
+        event); the dispatch view filters on department and overdue and sorts on the deadline."""
+        async with self.redis.pipeline(transaction=True) as pipe:
+            for _ in range(MAX_RETRIES):
+                try:
+                    await pipe.watch(keys.cluster(cluster_id))
+                    cluster, sigs, ix = await self.load_full(pipe, cluster_id)
+                    pipe.multi()
+                    changed = self.set_dispatch_in(pipe, cluster, sigs, ix, department_id=department_id,
+                                                   deadline=deadline, overdue=overdue, by=by)
+                    await pipe.execute()
+                    return changed
+                except WatchError:
+                    await pipe.reset()
+        raise RuntimeError(f"cluster {cluster_id!r} kept changing; gave up")
+
+    def set_dispatch_in(self, pipe: Any, cluster: Cluster, sigs: list[dict[str, Any]], ix: set[str], *,
+                        department_id: str | None, deadline: datetime | None, overdue: bool,
+                        by: str = "system") -> Cluster:
+        changed = replace(cluster, department_id=department_id, deadline=deadline, overdue=overdue)
+        new_ix = {k for k in ix if not k.startswith(keys.cluster_index("dep", ""))}
+        if department_id:
+            new_ix.add(keys.cluster_index("dep", department_id))
+        self.write_in(pipe, changed, sigs, old_ix=ix, cases=(), new_ix=new_ix)
+        if overdue:
+            pipe.sadd(keys.CLUSTER_OVERDUE, cluster.id)
+        else:
+            pipe.srem(keys.CLUSTER_OVERDUE, cluster.id)
+        self.events.append_in(pipe, CLUSTER_DISPATCH, {"cluster": cluster.id,
+                                                       "department_id": department_id or "",
+                                                       "deadline": _iso(deadline) or "", "by": by,
+                                                       "overdue": "1" if overdue else "0", "at": _now()})
+        return changed
+
+    # -- dispatchers' corrections (never undone automatically) ---------------------------------
+
+    async def merge(self, cluster_ids: Sequence[str], *, by: str) -> Cluster:
+        """Merge clusters into the oldest of them (see :func:`casework.corrections.merge`)."""
+        from casework.corrections import merge
+
+        return await merge(self, cluster_ids, by=by)
+
+    async def split(self, case_key: str, *, by: str) -> Cluster:
+        """Take a case out of its cluster into a new one (see :func:`casework.corrections.split`)."""
+        from casework.corrections import split
+
+        return await split(self, case_key, by=by)
+
+
+def new_cluster(cluster_id: str, case: StoredCase, recurrence_of: str | None) -> Cluster:
+    terminal = case.status in CLOSED_STATUSES
+    reason = MergeReason(case.key, None, 1.0, {}, "auto", utc_now())
+    return Cluster(id=cluster_id, title=case.title, category_id=case.category_id, region_id=case.region_id,
+                   status=case.status if terminal else UnifiedStatus.SUBMITTED, case_keys=(case.key,),
+                   channels=(case.channel,), first_received_at=case.received_at,
+                   last_received_at=case.received_at, risk=0.0, merge_reasons=(reason,),
+                   recurrence_of=recurrence_of, closed_at=case.updated_at if terminal else None,
+                   head_count=_heads(case))
+
+
+def with_case(cluster: Cluster, case: StoredCase, reason: MergeReason | None) -> Cluster:
+    keys_ = tuple(sorted({*cluster.case_keys, case.key}))
+    channels = tuple(sorted({*cluster.channels, case.channel}))
+    joined = replace(cluster, case_keys=keys_, channels=channels,
+                     first_received_at=min(cluster.first_received_at, case.received_at),
+                     last_received_at=max(cluster.last_received_at, case.received_at),
+                     region_id=cluster.region_id or case.region_id,
+                     category_id=cluster.category_id or case.category_id,
+                     merge_reasons=cluster.merge_reasons + ((reason,) if reason else ()),
+                     head_count=max(cluster.head_count, _heads(case)))
+    return with_risk(joined)
+
+
+def with_risk(cluster: Cluster) -> Cluster:
+    """Risk in [0, 1]: more reports, more channels, a petition, a group matter weigh more (explainable)."""
+    risk = (0.12 * min(cluster.case_count - 1, 4) + 0.15 * min(len(cluster.channels) - 1, 2)
+            + (0.2 if "petition" in cluster.channels else 0.0) + (0.2 if cluster.head_count > 1 else 0.0))
+    return replace(cluster, risk=round(min(risk, 1.0), 3))
+
+
+def _heads(case: StoredCase) -> int:
+    value = case.extra.get("head_count")
+    return int(value) if isinstance(value, int | float) and not isinstance(value, bool) else 1
+
+
+def _add_sig(sigs: list[dict[str, Any]], sig: Signature) -> list[dict[str, Any]]:
+    """Keep the first report's signature and the latest ones (bounded: a big cluster stays cheap)."""
+    merged = [*sigs, sig.dump()]
+    if len(merged) <= MAX_SIGNATURES:
+        return merged
+    return [merged[0], *merged[-(MAX_SIGNATURES - 1):]]
+
+
+def _write_orders(pipe: Any, cluster: Cluster) -> None:
+    pipe.zadd(keys.cluster_order("last"), {cluster.id: cluster.last_received_at.timestamp()})
+    pipe.zadd(keys.cluster_order("count"), {cluster.id: cluster.case_count})
+    pipe.zadd(keys.cluster_order("risk"), {cluster.id: cluster.risk})
+    # soonest deadline first when read newest-first: the negated time; none sorts last
+    due = -cluster.deadline.timestamp() if cluster.deadline else float("-inf")
+    pipe.zadd(keys.cluster_order("deadline"), {cluster.id: due})
+
+
+def _load_sigs(raw: Any) -> list[dict[str, Any]]:
+    return list(json.loads(_text(raw))) if raw else []
+
+
+def _load_ix(raw: Any) -> set[str]:
+    return set(json.loads(_text(raw))) if raw else set()
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _time(raw: str) -> datetime:
+    value = datetime.fromisoformat(raw)
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def _maybe_time(raw: str | None) -> datetime | None:
+    return _time(raw) if raw else None
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def _now() -> str:
+    return utc_now().isoformat()

@@ -1,0 +1,290 @@
+"""The 民声云 matcher: does a new case report the same incident as an existing cluster, and why.
+
+Same incident = the same specific place *and* the same specific problem (DESIGN.md "Deduplication").
+A case is reduced once to a :class:`Signature` (CPU only): its place evidence — community, street,
+coordinates, the address's road and number, the named places its text mentions (estates, roads,
+markets, companies, schools …, found by their generic suffixes, so no gazetteer is needed and a typo
+that swaps two characters, 东能华府 / 能东华府, still matches) — its problem evidence — the categories of
+its channel label and of its text alone, and the character bigrams of its words (simplified, with the
+place names and the channels' boilerplate taken out) — and its residents' keyed identity hashes.
+
+Retrieval is by *blocking keys* (:meth:`Signature.blocks`): the community, each named place and each
+resident; the cluster store keeps, per key, a sorted set of clusters by the time of their last report
+and reads only the few nearest in time of each (:data:`BLOCK_FETCH`), so the work per new case does not
+grow with the store. :func:`compare` scores one pair of signatures into :class:`Signals`; the signals
+are combined by :func:`decide`, precision first: a *different* place vetoes any merge, and the problem
+must agree in words, not only in category.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import yaml
+
+from casework.model import RegionLevel, StoredCase
+from casework.text import normalise, runs
+from connectors import Place
+
+if TYPE_CHECKING:
+    from casework.reference import Reference
+
+__all__ = ["BLOCK_FETCH", "Decision", "Signals", "Signature", "Thresholds", "compare", "decide", "place_keys",
+           "signature"]
+
+BLOCK_FETCH = 12
+"""Clusters read per blocking key on each side of the new case's time: bounds the work per case."""
+
+MAX_GRAMS = 160
+WORDS_FILE = Path(__file__).parent / "data" / "dedup_words.yaml"
+_NUMBERED = re.compile(r"^([\u4e00-\u9fff]{1,6}?(?:大道|大街|路|街))(\d+)号")
+_BEFORE_ROAD = re.compile(r"^.*(?:街道|社区|[区市县镇])")
+_ADMIN = re.compile(r"^(深圳市|光明区|[\u4e00-\u9fff]{2,3}街道|[\u4e00-\u9fff]{2,4}社区)+")
+
+
+@dataclass(frozen=True, slots=True)
+class _Words:
+    place: re.Pattern[str]
+    kinds: dict[str, str]
+    not_names: frozenset[str]
+    boilerplate: frozenset[str]
+
+
+@functools.cache
+def _words() -> _Words:
+    data = yaml.safe_load(WORDS_FILE.read_text(encoding="utf-8"))
+    suffixes = sorted(data["place_suffixes"].split(), key=len, reverse=True)
+    place = re.compile(r"([\u4e00-\u9fffa-z0-9]{2,8}?)(" + "|".join(suffixes) + ")")
+    kinds = {suffix: kind for kind, words in data["place_kinds"].items() for suffix in words.split()}
+    return _Words(place, kinds, frozenset(data["not_names"].split()), frozenset(data["boilerplate"].split()))
+
+
+@dataclass(frozen=True, slots=True)
+class Signature:
+    """What the matcher knows of one case; stored with its cluster, so candidates need no case reads."""
+
+    key: str
+    at: float                                  # received time, epoch seconds
+    channel: str
+    community: str | None                      # community-level region id (a grid's community)
+    street: str | None
+    categories: tuple[str, ...]                # label category and text-only category (ids), distinct
+    places: tuple[str, ...]                    # named places, normalised, admin prefixes dropped
+    numbered: tuple[str, ...]                  # "<road><number>" from the address
+    who: tuple[str, ...]                       # residents' identity hashes
+    lat: float | None
+    lng: float | None
+    grams: frozenset[str] = field(default_factory=frozenset)
+
+    def blocks(self) -> list[str]:
+        """The blocking keys this case is filed under and looked up by."""
+        found = [f"rg:{self.community}"] if self.community else []
+        found += [f"pl:{key}" for p in self.places for key in sorted(place_keys(p))]
+        found += [f"ad:{n}" for n in self.numbered]
+        found += [f"who:{w}" for w in self.who]
+        return list(dict.fromkeys(found))
+
+    def dump(self) -> dict[str, Any]:
+        return {"k": self.key, "t": self.at, "ch": self.channel, "cm": self.community, "st": self.street,
+                "ct": list(self.categories), "pl": list(self.places), "ad": list(self.numbered),
+                "who": list(self.who), "lat": self.lat, "lng": self.lng, "g": "".join(sorted(self.grams))}
+
+    @classmethod
+    def load(cls, data: Mapping[str, Any]) -> Signature:
+        grams = data.get("g", "")
+        return cls(key=data["k"], at=float(data["t"]), channel=data["ch"], community=data.get("cm"),
+                   street=data.get("st"), categories=tuple(data.get("ct", ())),
+                   places=tuple(data.get("pl", ())),
+                   numbered=tuple(data.get("ad", ())), who=tuple(data.get("who", ())), lat=data.get("lat"),
+                   lng=data.get("lng"), grams=frozenset(grams[i:i + 2] for i in range(0, len(grams), 2)))
+
+
+def place_keys(name: str) -> set[str]:
+    """A named place's key: the two characters before its suffix, order-free (东能华府 and 能东华府 agree;
+    反映美盛名苑 and 美盛小区 share 美盛 — the words before a name vary, its end does not), tagged with the
+    suffix's kind (光明村 and 光明农贸市场 are two places)."""
+    match = _words().place.fullmatch(name)
+    stem, suffix = (match.group(1), match.group(2)) if match else (name[:-1], name[-1:])
+    kind = _words().kinds.get(suffix, suffix)
+    return {f"{kind}:{''.join(sorted(stem[-2:]))}"}
+
+
+def named_places(text: str) -> list[str]:
+    """Named places in normalised ``text``: a name of 2–8 characters before a generic place suffix."""
+    words = _words()
+    found: list[str] = []
+    for run in runs(text):
+        for match in words.place.finditer(run):
+            name = _ADMIN.sub("", match.group(1))
+            name = name[-4:] if len(name) > 4 else name
+            generic = name[-1:] + match.group(2)   # 马路, 道路 …: a word, not a name
+            if len(name) < 2 or name in words.not_names or name[-2:] in words.not_names \
+                    or generic in words.not_names or match.group(2) in words.not_names:
+                continue
+            found.append(name + match.group(2))
+    return list(dict.fromkeys(found))
+
+
+def signature(case: StoredCase, reference: Reference, who: Iterable[str]) -> Signature:
+    """The case's signature (place, problem, residents); ``who`` are its appellants' identity hashes."""
+    region_id = case.region_id
+    if region_id is None:  # free text only (a message board): the community or street its words name
+        region_id = reference.resolve_place(Place(address=f"{case.title} {case.content}"[:500]))
+    community, street = _regions(region_id, reference)
+    address = normalise(case.address)
+    text = f"{case.title}，{case.content}"
+    places = named_places(address.rsplit("号", 1)[-1]) if address else []
+    places += named_places(text)
+    numbered = [f"{road}{number}" for road, number in _NUMBERED.findall(_BEFORE_ROAD.sub("", address))]
+    categories = [c for c in (case.category_id, reference.classify(None, case.title, case.content)) if c]
+    return Signature(key=case.key, at=case.received_at.timestamp(), channel=case.channel, community=community,
+                     street=street, categories=tuple(dict.fromkeys(categories)),
+                     places=tuple(dict.fromkeys(places))[:8], numbered=tuple(dict.fromkeys(numbered)),
+                     who=tuple(sorted(set(who))), lat=case.lat, lng=case.lng,
+                     grams=_problem_grams(text, places))
+
+
+def _regions(region_id: str | None, reference: Reference) -> tuple[str | None, str | None]:
+    community = street = None
+    for region in reference.region_ancestors(region_id) if region_id else []:
+        if region.level is RegionLevel.COMMUNITY:
+            community = region.id
+        elif region.level is RegionLevel.STREET:
+            street = region.id
+    return community, street
+
+
+def _problem_grams(text: str, places: Iterable[str]) -> frozenset[str]:
+    """Bigrams of the words about the problem: place names and form boilerplate removed."""
+    cleaned = " ".join(runs(text))
+    for place in sorted(set(places), key=len, reverse=True):
+        cleaned = cleaned.replace(place, " ")
+    grams = {w[i:i + 2] for w in cleaned.split() for i in range(len(w) - 1)}
+    stop = _words().boilerplate
+    grams = {g for g in grams if g not in stop and not g.isdigit()}
+    return frozenset(sorted(grams)[:MAX_GRAMS])
+
+
+# -- scoring ------------------------------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class Signals:
+    """How a pair of cases compares, each signal in [0, 1] (place also −1: a different place)."""
+
+    text: float
+    place: float
+    category: float
+    resident: float
+    days: float
+
+    def as_dict(self) -> dict[str, float]:
+        return {"text": round(self.text, 3), "place": round(self.place, 3),
+                "category": round(self.category, 3),
+                "resident": round(self.resident, 3), "days": round(self.days, 2)}
+
+
+@dataclass(frozen=True, slots=True)
+class Thresholds:
+    """The decision's knobs (tuned on the sandbox's tune split only; see bench/dedup.py)."""
+
+    text_alone: float = 0.62          # text similarity that merges with a matching place, any category
+    text_with_category: float = 0.40  # … when the categories agree
+    text_same_resident: float = 0.30  # … when the same resident reports again
+    recent_days: float = 7.0          # reports further apart need text_alone however else they agree
+    max_days: float = 60.0            # reports further apart are never linked automatically
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    merge: bool
+    score: float
+    signals: Signals
+
+
+def compare(a: Signature, b: Signature, reference: Reference) -> Signals:
+    return Signals(text=_text(a.grams, b.grams), place=_place(a, b), category=_category(a, b, reference),
+                   resident=1.0 if set(a.who) & set(b.who) else 0.0, days=abs(a.at - b.at) / 86400)
+
+
+def decide(signals: Signals, thresholds: Thresholds | None = None) -> Decision:
+    """Merge only at the same place with the same problem in words (precision first)."""
+    th = thresholds or Thresholds()
+    s = signals
+    score = 0.5 * s.text + 0.25 * max(s.place, 0.0) + 0.15 * s.category + 0.1 * s.resident
+    if s.place <= 0 or s.days > th.max_days:
+        return Decision(False, score, s)
+    needed = th.text_alone
+    if s.category >= 1.0:
+        needed = th.text_with_category
+    if s.resident and s.category >= 0.5:
+        needed = min(needed, th.text_same_resident)
+    if s.place < 0.75:  # the same community only: the words must carry more of the weight
+        needed += 0.15
+    if s.days > th.recent_days:  # an old report and a new one: only near-identical words link them
+        needed = max(needed, th.text_alone)
+    return Decision(s.text >= needed, score, s)
+
+
+def _text(a: frozenset[str], b: frozenset[str]) -> float:
+    """Overlap of the problem bigrams, relative to the shorter text (paraphrases differ in length)."""
+    if not a or not b:
+        return 0.0
+    common = len(a & b)
+    return common / math.sqrt(len(a) * len(b)) * 0.5 + common / min(len(a), len(b)) * 0.5
+
+
+def _place(a: Signature, b: Signature) -> float:
+    """1 same named place / address / within ~150 m; 0.6 same community only; 0 unknown; −1 different."""
+    if a.lat is not None and b.lat is not None and a.lng is not None and b.lng is not None:
+        metres = _metres(a.lat, a.lng, b.lat, b.lng)
+        if metres > 1000:
+            return -1.0
+        if metres < 150 and _names_agree(a, b) is not False:
+            return 1.0
+    if a.community and b.community and a.community != b.community:
+        return -1.0
+    if a.street and b.street and a.street != b.street:
+        return -1.0
+    names = _names_agree(a, b)
+    if names is False:
+        return -1.0
+    if a.numbered and b.numbered and not set(a.numbered) & set(b.numbered):
+        return -1.0
+    if names is True or (a.numbered and b.numbered):
+        return 1.0
+    return 0.6 if a.community and a.community == b.community else 0.0
+
+
+def _names_agree(a: Signature, b: Signature) -> bool | None:
+    """Whether the named places agree: True (one in common), False (both name places, none shared), None."""
+    if not a.places or not b.places:
+        return None
+    keys_a = set().union(*(place_keys(p) for p in a.places))
+    keys_b = set().union(*(place_keys(p) for p in b.places))
+    return bool(keys_a & keys_b)
+
+
+def _category(a: Signature, b: Signature, reference: Reference) -> float:
+    """1 a shared category; 0.5 a shared third-level parent; 0 otherwise."""
+    if set(a.categories) & set(b.categories):
+        return 1.0
+    parents_a = {_parent(c, reference) for c in a.categories} - {None}
+    parents_b = {_parent(c, reference) for c in b.categories} - {None}
+    return 0.5 if parents_a & parents_b else 0.0
+
+
+def _parent(category_id: str, reference: Reference) -> str | None:
+    chain = reference.category_ancestors(category_id)
+    return chain[-3].id if len(chain) >= 3 else (chain[0].id if chain else None)
+
+
+def _metres(lat1: float, lng1: float, lat2: float, lng2: float) -> float:
+    dlat = math.radians(lat2 - lat1)
+    dlng = math.radians(lng2 - lng1) * math.cos(math.radians((lat1 + lat2) / 2))
+    return 6_371_000 * math.hypot(dlat, dlng)

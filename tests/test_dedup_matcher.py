@@ -1,0 +1,76 @@
+"""The matcher on hand-made cases: typo'd and traditional names, hard negatives, text-only posts."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from casework.dedup import compare, decide, named_places, place_keys, signature
+from casework.model import StoredCase
+from casework.reference import Reference
+from connectors import UnifiedStatus
+
+T0 = datetime(2026, 10, 1, 9, tzinfo=UTC)
+
+
+@pytest.fixture(scope="module")
+def reference() -> Reference:
+    return Reference.load()
+
+
+def _case(key: str, title: str, content: str, *, address: str | None = None, region: str | None = None,
+          category: str | None = None, hours: float = 0.0) -> StoredCase:
+    at = T0 + timedelta(hours=hours)
+    channel, _, source = key.partition(":")
+    return StoredCase(key=key, channel=channel, source_id=source, title=title, content=content,
+                      category_id=category, region_id=region, address=address, lat=None, lng=None, parties=(),
+                      status=UnifiedStatus.SUBMITTED, source_status="new", received_at=at, updated_at=at,
+                      ingested_at=at)
+
+
+def _merge(reference: Reference, a: StoredCase, b: StoredCase) -> bool:
+    return decide(compare(signature(a, reference, ()), signature(b, reference, ()), reference)).merge
+
+
+def test_swapped_characters_name_the_same_estate() -> None:
+    assert place_keys("东能华府") == place_keys("能东华府")
+    assert place_keys("美盛名苑") == place_keys("美盛小区")
+    assert place_keys("光明村") != place_keys("光明农贸市场")
+    assert "一个小区" not in named_places("迳口一个小区门禁形同虚设")
+
+
+def test_traditional_text_and_a_typo_merge(reference: Reference) -> None:
+    a = _case("hotline12345:1", "东能华府消防通道堵塞",
+              "东能华府消防通道被车辆堵塞，救护车开不进来，请清理。",
+              address="光明大道270号东能华府")
+    b = _case("open311:2", "能東華府消防通道被堵",
+              "能東華府的消防通道被車輛堵塞，救護車開不進來，請盡快清理。",
+              hours=20)
+    assert _merge(reference, a, b)
+
+
+def test_same_problem_at_another_place_stays_apart(reference: Reference) -> None:
+    a = _case("hotline12345:1", "流动摊贩占道",
+              "有人在红星村路边摆摊卖菜，垃圾随手乱扔，城管一来就跑。")
+    b = _case("hotline12345:2", "流动摊贩占道",
+              "有人在东周村路边摆摊卖菜，垃圾随手乱扔，城管一来就跑。", hours=3)
+    assert not _merge(reference, a, b)
+
+
+def test_another_problem_at_the_same_place_stays_apart(reference: Reference) -> None:
+    a = _case("hotline12345:1", "瑞和山庄消防通道堵塞",
+              "瑞和山庄消防通道被商户堆放货物，一旦着火后果不堪设想。",
+              address="松白路29号瑞和山庄")
+    b = _case("mayor:2", "瑞和山庄垃圾清运不及时",
+              "瑞和山庄楼下垃圾桶天天满溢，环卫车隔好几天才来一次。",
+              address="松白路29号瑞和山庄", hours=5)
+    assert not _merge(reference, a, b)
+
+
+def test_free_text_only_posts_dedup_from_their_words(reference: Reference) -> None:
+    a = _case("open311:1", "碧水山庄楼下烧烤油烟",
+              "碧水山庄楼下烧烤店油烟直排，晚上开到凌晨，窗户都不敢开。")
+    b = _case("open311:2", "碧水山庄烧烤油烟扰民",
+              "碧水山庄楼下的烧烤店油烟直排，开到凌晨两点，窗户都不敢开。", hours=30)
+    assert _merge(reference, a, b)
