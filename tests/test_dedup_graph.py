@@ -136,3 +136,19 @@ def test_merge_and_split_by_hand(graph: Graph) -> None:
     missing = graph.query('mutation { mergeClusters(ids: ["Q2x1c3RlcjpjOTk5OTk5", "Q2x1c3RlcjpjOTk5OTk4"]) '
                           '{ cluster { id } } }')
     assert missing["errors"][0]["extensions"]["code"] == "NOT_FOUND"
+
+
+def test_rights_on_clusters(graph: Graph) -> None:
+    anonymous = graph.anonymous().post(VIEW, {"first": 1}).json()
+    assert anonymous["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+    a, b = _view(graph, first=2)["nodes"]
+    citizen = graph.as_user("citizen")
+    refused = citizen.query('mutation($ids: [ID!]!) { mergeClusters(ids: $ids) { cluster { id } } }',
+                            {"ids": [a["id"], b["id"]]})
+    assert refused["errors"][0]["extensions"]["code"] in {"FORBIDDEN", "NOT_FOUND"}
+    total = _view(graph, first=0)["totalCount"]
+    street = _view(graph.as_user("yutang"), first=100)
+    assert 0 < street["totalCount"] < total
+    own = _view(citizen, first=100)
+    assert 0 < own["totalCount"] < street["totalCount"] + total
+    assert own["totalCount"] < 10
