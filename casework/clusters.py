@@ -29,22 +29,23 @@ from redis.exceptions import WatchError
 from casework import keys
 from casework.clusterindex import ClusterPage, ClusterQuery, ClusterSort, memberships, search_clusters
 from casework.dedup import BLOCK_FETCH, Decision, Signature, Thresholds, compare, decide, signature
-from casework.events import EventLog
+from casework.events import (
+    CLUSTER_CREATED,
+    CLUSTER_UPDATED,
+    EventLog,
+    event_fields,
+)
 from casework.model import StoredCase
 from casework.reference import Reference
 from casework.store import CaseStore
 from connectors import UnifiedStatus, utc_now
 
-__all__ = ["CASE_CLUSTERED", "CLOSED_STATUSES", "CLUSTER_CREATED", "CLUSTER_DISPATCH", "CLUSTER_MERGED",
-           "CLUSTER_SPLIT", "CLUSTER_STATUS", "Cluster", "ClusterConflict", "ClusterPage", "ClusterQuery",
-           "ClusterSort", "ClusterStore", "MergeReason", "new_cluster", "with_case", "with_risk"]
+__all__ = ["CLOSED_STATUSES", "Cluster", "ClusterConflict", "ClusterPage", "ClusterQuery",
+           "ClusterSort", "ClusterStore", "MergeReason", "cluster_event", "new_cluster", "with_case",
+           "with_risk"]
 
-CLUSTER_CREATED = "cluster.created"
-CASE_CLUSTERED = "case.clustered"
-CLUSTER_MERGED = "cluster.merged"
-CLUSTER_SPLIT = "cluster.split"
-CLUSTER_STATUS = "cluster.status"
-CLUSTER_DISPATCH = "cluster.dispatch"
+# The event types are casework.events' vocabulary: cluster.created (a new cluster with its first case),
+# cluster.updated (``change`` = case.clustered | status | dispatch), cluster.merged, cluster.split.
 
 CLOSED_STATUSES = frozenset({UnifiedStatus.CLOSED})
 """A cluster in one of these no longer attracts reports: a later one starts a recurrence."""
@@ -250,8 +251,8 @@ class ClusterStore:
             sigs = _add_sig(_load_sigs(raw[1]), sig)
             pipe.multi()
             self.write_in(pipe, joined, sigs, old_ix=_load_ix(raw[2]), cases=[case], sig_of_new=sig)
-            self.events.append_in(pipe, CASE_CLUSTERED, {"case": case.key, "cluster": joined.id,
-                                                         "score": f"{best.decision.score:.3f}", "at": _now()})
+            self.events.append_in(pipe, CLUSTER_UPDATED, cluster_event(
+                joined, sigs, first=case.key, change="case.clustered", score=f"{best.decision.score:.3f}"))
             await pipe.execute()
             return joined.id
         cluster_id = f"c{int(await self.redis.incr(keys.CLUSTER_SEQUENCE))}"
@@ -259,8 +260,8 @@ class ClusterStore:
         created = new_cluster(cluster_id, case, recurrence)
         pipe.multi()
         self.write_in(pipe, created, [sig.dump()], old_ix=set(), cases=[case], sig_of_new=sig)
-        self.events.append_in(pipe, CLUSTER_CREATED, {"cluster": cluster_id, "case": case.key,
-                                                      "recurrence_of": recurrence or "", "at": _now()})
+        self.events.append_in(pipe, CLUSTER_CREATED, cluster_event(created, [sig.dump()], first=case.key,
+                                                                   recurrence_of=recurrence))
         await pipe.execute()
         return cluster_id
 
@@ -354,9 +355,9 @@ class ClusterStore:
         closed_at = when if status in CLOSED_STATUSES else None
         changed = replace(cluster, status=status, closed_at=closed_at)
         self.write_in(pipe, changed, sigs, old_ix=ix, cases=(), new_ix=ix)
-        self.events.append_in(pipe, CLUSTER_STATUS, {"cluster": cluster.id, "status": status.value,
-                                                     "previous": cluster.status.value, "by": by,
-                                                     "at": when.isoformat()})
+        self.events.append_in(pipe, CLUSTER_UPDATED, cluster_event(
+            changed, sigs, actor=by, at=when, change="status", status=status.value,
+            previous=cluster.status.value))
         return changed
 
     async def set_dispatch(self, cluster_id: str, *, department_id: str | None, deadline: datetime | None,
@@ -389,10 +390,9 @@ class ClusterStore:
             pipe.sadd(keys.CLUSTER_OVERDUE, cluster.id)
         else:
             pipe.srem(keys.CLUSTER_OVERDUE, cluster.id)
-        self.events.append_in(pipe, CLUSTER_DISPATCH, {"cluster": cluster.id,
-                                                       "department_id": department_id or "",
-                                                       "deadline": _iso(deadline) or "", "by": by,
-                                                       "overdue": "1" if overdue else "0", "at": _now()})
+        self.events.append_in(pipe, CLUSTER_UPDATED, cluster_event(
+            changed, sigs, actor=by, change="dispatch", deadline=_iso(deadline) or "",
+            overdue="1" if overdue else "0"))
         return changed
 
     # -- dispatchers' corrections (never undone automatically) ---------------------------------
@@ -408,6 +408,18 @@ class ClusterStore:
         from casework.corrections import split
 
         return await split(self, case_key, by=by)
+
+
+def cluster_event(cluster: Cluster, sigs: Sequence[dict[str, Any]], *, first: str | None = None,
+                  actor: str | None = None, at: datetime | None = None,
+                  **detail: str | None) -> dict[str, str]:
+    """The event payload of a change of ``cluster`` (the common fields of :func:`event_fields`)."""
+    fields = event_fields(cases=[first or "", *cluster.case_keys], cluster=cluster.id,
+                          departments=[cluster.department_id or ""], regions=[cluster.region_id],
+                          channels=cluster.channels, parties=[w for s in sigs for w in s.get("who", ())],
+                          actor=None if actor in (None, "system") else actor, at=at)
+    fields.update({name: value for name, value in detail.items() if value is not None})
+    return fields
 
 
 def new_cluster(cluster_id: str, case: StoredCase, recurrence_of: str | None) -> Cluster:
@@ -486,7 +498,3 @@ def _maybe_time(raw: str | None) -> datetime | None:
 
 def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
-
-
-def _now() -> str:
-    return utc_now().isoformat()

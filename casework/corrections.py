@@ -16,19 +16,19 @@ from redis.exceptions import WatchError
 from casework import keys
 from casework.clusterindex import memberships
 from casework.clusters import (
-    CLUSTER_MERGED,
-    CLUSTER_SPLIT,
     MAX_RETRIES,
     MAX_SIGNATURES,
     Cluster,
     ClusterConflict,
     ClusterStore,
     MergeReason,
+    cluster_event,
     new_cluster,
     with_case,
     with_risk,
 )
 from casework.dedup import Signature, signature
+from casework.events import CLUSTER_MERGED, CLUSTER_SPLIT
 from casework.model import StoredCase
 from connectors import utc_now
 
@@ -79,9 +79,8 @@ async def _merge_in(store: ClusterStore, pipe: Any, loaded: list[_Loaded], by: s
     for raw in other_sigs:  # the merged cluster is found wherever its parts were
         for block in Signature.load(raw).blocks():
             pipe.zadd(keys.dedup_block(block), {merged.id: merged.last_received_at.timestamp()})
-    store.events.append_in(pipe, CLUSTER_MERGED, {"cluster": merged.id,
-                                                  "merged": ",".join(o.id for o, _, _ in others),
-                                                  "by": by, "at": utc_now().isoformat()})
+    store.events.append_in(pipe, CLUSTER_MERGED, cluster_event(
+        merged, kept, actor=by, merged=",".join(o.id for o, _, _ in others)))
     return merged
 
 
@@ -132,9 +131,8 @@ async def _split_in(store: ClusterStore, pipe: Any, loaded: _Loaded, case: Store
     store.write_in(pipe, remaining, [s for s in sigs if s.get("k") != case.key], old_ix=old_ix, cases=(),
                    new_ix=rest_ix)
     store.write_in(pipe, created, [sig.dump()], old_ix=set(), cases=[case], sig_of_new=sig)
-    store.events.append_in(pipe, CLUSTER_SPLIT, {"cluster": old.id, "case": case.key, "into": new_id,
-                                                 "by": by,
-                                                 "at": utc_now().isoformat()})
+    store.events.append_in(pipe, CLUSTER_SPLIT, cluster_event(created, [sig.dump()], first=case.key, actor=by,
+                                                              split_from=old.id))
     return created
 
 
