@@ -44,7 +44,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -89,6 +89,8 @@ EVENT_TYPES = frozenset({
 _LISTS = ("cases", "departments", "regions", "channels", "parties", "respondents")
 _CURSOR = re.compile(r"^\d{1,20}-\d{1,20}$")
 DEFAULT_MAXLEN = 1_000_000
+Ancestors = Callable[[str], Iterable[str]]
+"""A region id → that region's id and every ancestor's (``Reference.region_ancestors``' ids)."""
 DEFAULT_RETENTION_SECONDS = 7 * 24 * 3600
 
 
@@ -182,6 +184,7 @@ class Event:
     channels: tuple[str, ...] = ()
     parties: tuple[str, ...] = ()
     respondents: tuple[str, ...] = ()
+    within: frozenset[str] = frozenset()  # ``regions`` and all their ancestors (when the reader knows them)
 
     @property
     def cursor(self) -> str:
@@ -192,12 +195,15 @@ class Event:
         return self.fields.get("at", "")
 
     @classmethod
-    def parse(cls, entry_id: Any, raw: Mapping[Any, Any]) -> Event:
+    def parse(cls, entry_id: Any, raw: Mapping[Any, Any], ancestors: Ancestors | None = None) -> Event:
+        """One raw stream entry; ``ancestors`` expands each region to itself and everything above it."""
         fields = {_text(k): _text(v) for k, v in raw.items()}
-        return cls(id=_text(entry_id), type=fields.get("type", ""), fields=fields,
+        regions = _list(fields, "regions", "region_id")
+        within = frozenset(a for r in regions for a in ancestors(r)) if ancestors else frozenset(regions)
+        return cls(id=_text(entry_id), type=fields.get("type", ""), fields=fields, regions=regions,
+                   within=within,
                    cases=_list(fields, "cases", "case"), cluster=fields.get("cluster") or None,
                    departments=_list(fields, "departments", "department"),
-                   regions=_list(fields, "regions", "region_id"),
                    channels=_list(fields, "channels", "channel"),
                    parties=_list(fields, "parties"), respondents=_list(fields, "respondents"))
 
@@ -242,11 +248,14 @@ class EventLog:
         redis: the gateway's Redis client (``redis.asyncio.Redis`` or the embedded twin).
         maxlen: retention by count: :meth:`trim` keeps at most this many entries.
         retention_seconds: retention by age: :meth:`trim` drops entries older than this.
+        ancestors: expands an event's regions when it is read (so region filters include beneath).
     """
 
     def __init__(self, redis: Any, *, maxlen: int = DEFAULT_MAXLEN,
-                 retention_seconds: float = DEFAULT_RETENTION_SECONDS) -> None:
+                 retention_seconds: float = DEFAULT_RETENTION_SECONDS,
+                 ancestors: Ancestors | None = None) -> None:
         self.redis = redis
+        self.ancestors = ancestors
         self.maxlen = maxlen
         self.retention_seconds = retention_seconds
         self.stream = keys.EVENTS
@@ -309,7 +318,10 @@ class EventLog:
             raise CursorExpired(cursor, trimmed)
         if not items and compare_ids(cursor, max(await self.last_id(), trimmed, key=_split)) > 0:
             raise BadCursor(f"cursor {cursor} is ahead of the log: it was not handed out here")
-        return [Event.parse(entry_id, fields) for entry_id, fields in items]
+        return [self.parse(entry_id, fields) for entry_id, fields in items]
+
+    def parse(self, entry_id: Any, fields: Mapping[Any, Any]) -> Event:
+        return Event.parse(entry_id, fields, self.ancestors)
 
     async def last_id(self) -> str:
         """The id of the newest entry, ``0-0`` when the stream is empty."""

@@ -20,7 +20,7 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Mount, Route
+from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
 from auth.audit import AuditLog
@@ -28,6 +28,7 @@ from auth.identity import IdentityHasher
 from auth.replay import ReplayGuard
 from casework.channels import ChannelSet
 from casework.clusters import ClusterStore
+from casework.eventfeed import EventFeed, running
 from casework.events import EventLog
 from casework.intake import Intake
 from casework.reference import Reference
@@ -36,6 +37,7 @@ from connectors import Connector, registry
 from gateway.channels import load_channels
 from gateway.embedded import LateMount, redis_client, sub_app_lifespan, wait_until_listening
 from gateway.graphql_http import GraphQLEndpoint
+from gateway.graphql_ws import GraphQLSocket
 from gateway.login import login, login_routes
 from gateway.metrics import MeteredIntake, Metrics, MetricsMiddleware, OperationMetrics
 from gateway.routes import DASHBOARD, plain_routes
@@ -70,6 +72,10 @@ def create_app(settings: Settings | None = None) -> Starlette:
         extensions=[lambda: OperationMetrics(metrics)])
     sandbox_mount = LateMount()
     routes: list[Any] = [Route("/graphql", GraphQLEndpoint(schema, production=settings.production)),
+                         WebSocketRoute("/graphql", GraphQLSocket(
+                             schema, allowed_origins=settings.allowed_origins,
+                             init_timeout=settings.ws_init_timeout, keepalive=settings.ws_keepalive,
+                             max_subscriptions=settings.ws_max_subscriptions)),
                          *plain_routes(), *login_routes(settings),
                          Mount("/dashboard", app=StaticFiles(directory=DASHBOARD), name="dashboard")]
     if settings.sandbox:
@@ -95,7 +101,9 @@ async def _lifespan(app: Starlette, settings: Settings, sandbox_mount: LateMount
         stack.push_async_callback(redis.aclose)
         await _check_redis(redis, settings)
         reference = Reference.load()
-        events = EventLog(redis)
+        events = EventLog(redis, maxlen=settings.events_maxlen, retention_seconds=settings.events_retention,
+                          ancestors=lambda region: [r.id for r in reference.region_ancestors(region)])
+        feed = await stack.enter_async_context(running(EventFeed(events)))
         hash_key = settings.hash_key.get_secret_value().encode()
         store = CaseStore(redis, reference, events=events, hash_key=hash_key)
         hasher = IdentityHasher(hash_key)
@@ -114,7 +122,7 @@ async def _lifespan(app: Starlette, settings: Settings, sandbox_mount: LateMount
                           source_cache_ttl=settings.source_cache_ttl),
             observe_upstream=app.state.metrics.observe_upstream, authenticator=auth.authenticator,
             audit=audit, hasher=hasher, replay=ReplayGuard(redis, window=settings.webhook_window),
-            clusters=clusters)
+            clusters=clusters, feed=feed)
         app.state.intake = intake
         app.state.sync = settings.sync
         if settings.sync:

@@ -38,6 +38,13 @@ variable                    meaning (default)
                             give each replica its own file
 ``MINSHENG_AUDIT_RETENTION_DAYS`` days rotated audit files are kept (180: 网络安全法 art. 21)
 ``MINSHENG_WEBHOOK_WINDOW`` seconds a pushed request is remembered against replays (300)
+``MINSHENG_EVENTS_RETENTION`` seconds the event log keeps events; older cursors get CURSOR_EXPIRED (604800)
+``MINSHENG_EVENTS_MAXLEN``  most events the log keeps, whatever their age (1000000)
+``MINSHENG_ALLOWED_ORIGINS`` comma-separated browser origins allowed to open ``/graphql`` WebSockets
+                            and event streams besides the gateway's own (none; ``*``: any)
+``MINSHENG_WS_INIT_TIMEOUT`` seconds a WebSocket may take to send ``connection_init`` (10)
+``MINSHENG_WS_KEEPALIVE``   seconds between the server's pings; an unanswered one closes (15; 0: off)
+``MINSHENG_WS_MAX_SUBSCRIPTIONS`` operations one WebSocket may run at once (20)
 =========================== ===================================================================
 """
 
@@ -100,6 +107,16 @@ class Settings(BaseSettings):
     audit_path: Path = Field(DEFAULT_AUDIT_PATH, validation_alias=_env("MINSHENG_AUDIT_PATH"))
     audit_retention_days: int = Field(180, ge=1, validation_alias=_env("MINSHENG_AUDIT_RETENTION_DAYS"))
     webhook_window: float = Field(300.0, gt=0, validation_alias=_env("MINSHENG_WEBHOOK_WINDOW"))
+    events_retention: float = Field(7 * 24 * 3600.0, gt=0, validation_alias=_env("MINSHENG_EVENTS_RETENTION"))
+    events_maxlen: int = Field(1_000_000, ge=1, validation_alias=_env("MINSHENG_EVENTS_MAXLEN"))
+    allowed_origins_list: str = Field("", validation_alias=_env("MINSHENG_ALLOWED_ORIGINS"))
+    ws_init_timeout: float = Field(10.0, gt=0, validation_alias=_env("MINSHENG_WS_INIT_TIMEOUT"))
+    ws_keepalive: float = Field(15.0, ge=0, validation_alias=_env("MINSHENG_WS_KEEPALIVE"))
+    ws_max_subscriptions: int = Field(20, ge=1, validation_alias=_env("MINSHENG_WS_MAX_SUBSCRIPTIONS"))
+
+    @property
+    def allowed_origins(self) -> tuple[str, ...]:
+        return tuple(o.strip() for o in self.allowed_origins_list.split(",") if o.strip())
 
     @property
     def production(self) -> bool:

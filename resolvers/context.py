@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from auth.replay import ReplayGuard
     from casework.channels import ChannelSet
     from casework.clusters import ClusterStore
+    from casework.eventfeed import EventFeed
     from casework.events import EventLog
     from casework.reference import Reference
     from casework.store import CaseStore
@@ -68,6 +69,7 @@ class Resources:
     hasher: IdentityHasher | None = None
     replay: ReplayGuard | None = None
     clusters: ClusterStore | None = None   # 民声云 clusters (dispatchView); None in tools without dedup
+    feed: EventFeed | None = None  # the process's one live reader of the event log (subscriptions)
 
 
 @dataclass(slots=True)
@@ -78,6 +80,8 @@ class GraphContext:
     viewer: Viewer
     loaders: Loaders
     request: Any = None  # the HTTP request or WebSocket, for the transport's own needs
+    connection_params: dict[str, Any] | None = None  # a WebSocket's connection_init payload
+    resume_after: str | None = None  # an event-stream client's Last-Event-ID (wins over `after`)
 
 
 def build_context(resources: Resources, viewer: Viewer, request: Any = None) -> GraphContext:

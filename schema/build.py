@@ -24,6 +24,7 @@ from strawberry.types import ExecutionContext
 
 from connectors import Connector
 from schema.errors import ErrorCodes, log_errors
+from schema.events import Subscription
 from schema.mutation import Mutation
 from schema.query import Query
 from schema.sources import SCALARS, build_source_types
@@ -106,6 +107,7 @@ def build_schema(connectors: Mapping[str, type[Connector]], options: SchemaOptio
     return GraphSchema(
         query=Query,
         mutation=Mutation,
+        subscription=Subscription,
         types=build_source_types(connectors),
         extensions=_extensions(options, extensions),
         config=StrawberryConfig(disable_field_suggestions=options.production, scalar_map=SCALARS),

@@ -95,6 +95,12 @@ class ErrorCodes(SchemaExtension):
         if result is not None and errors:
             result.errors = [self.rewrite(error) for error in errors]
 
+    def on_stream_result(self, result: Any) -> None:  # type: ignore[override]
+        """Each result of a subscription (one per event) gets the same rewrite as an operation's."""
+        errors = getattr(result, "errors", None)
+        if errors:
+            result.errors = [self.rewrite(error) for error in errors]
+
     def rewrite(self, error: GraphQLError) -> GraphQLError:
         code, message, extra = classify(error)
         if self.hide_suggestions and _is_request_error(error):
