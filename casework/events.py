@@ -54,10 +54,11 @@ from redis.asyncio.client import Pipeline
 from casework import keys
 
 __all__ = [
-    "ASSIGNMENT_DISPATCHED", "ASSIGNMENT_PROGRESSED", "ASSIGNMENT_RESOLVED", "ASSIGNMENT_RETURNED",
-    "ASSIGNMENT_SIGNED", "CARD_ISSUED", "CASE_CREATED", "CASE_UPDATED", "CLUSTER_CREATED",
-    "CLUSTER_ESCALATED", "CLUSTER_MERGED", "CLUSTER_SPLIT", "CLUSTER_UPDATED", "EVALUATION_ADDED",
-    "EVENT_TYPES", "WHISTLE_ISSUED", "WHISTLE_REPORTED", "WRITEBACK_DELIVERED", "WRITEBACK_FAILED",
+    "ALIASES", "ASSIGNMENT_DISPATCHED", "ASSIGNMENT_PROGRESSED", "ASSIGNMENT_RESOLVED",
+    "ASSIGNMENT_RETURNED", "ASSIGNMENT_SIGNED", "CARD_ISSUED", "CASE_CREATED", "CASE_UPDATED",
+    "CLUSTER_CREATED", "CLUSTER_ESCALATED", "CLUSTER_MERGED", "CLUSTER_SPLIT", "CLUSTER_UPDATED",
+    "EVALUATION_ADDED", "EVENT_TYPES", "WHISTLE_ISSUED", "WHISTLE_REPORTED", "WRITEBACK_DELIVERED",
+    "WRITEBACK_FAILED",
     "BadCursor", "CursorExpired", "Event", "EventLog", "compare_ids", "event_fields", "is_cursor",
 ]
 
@@ -85,6 +86,11 @@ EVENT_TYPES = frozenset({
     CLUSTER_ESCALATED, ASSIGNMENT_DISPATCHED, ASSIGNMENT_SIGNED, ASSIGNMENT_PROGRESSED,
     ASSIGNMENT_RETURNED, ASSIGNMENT_RESOLVED, WHISTLE_ISSUED, WHISTLE_REPORTED, CARD_ISSUED,
     EVALUATION_ADDED, WRITEBACK_DELIVERED, WRITEBACK_FAILED})
+
+# Type names written before this vocabulary existed (the first cluster store); accepted on append and
+# read as the canonical type, so every reader sees one word per kind of change.
+ALIASES = {"case.clustered": CLUSTER_UPDATED, "cluster.status": CLUSTER_UPDATED,
+           "cluster.dispatch": CLUSTER_UPDATED}
 
 _LISTS = ("cases", "departments", "regions", "channels", "parties", "respondents")
 _CURSOR = re.compile(r"^\d{1,20}-\d{1,20}$")
@@ -200,10 +206,11 @@ class Event:
         fields = {_text(k): _text(v) for k, v in raw.items()}
         regions = _list(fields, "regions", "region_id")
         within = frozenset(a for r in regions for a in ancestors(r)) if ancestors else frozenset(regions)
-        return cls(id=_text(entry_id), type=fields.get("type", ""), fields=fields, regions=regions,
+        kind = fields.get("type", "")
+        return cls(id=_text(entry_id), type=ALIASES.get(kind, kind), fields=fields, regions=regions,
                    within=within,
                    cases=_list(fields, "cases", "case"), cluster=fields.get("cluster") or None,
-                   departments=_list(fields, "departments", "department"),
+                   departments=_list(fields, "departments", "department_id"),
                    channels=_list(fields, "channels", "channel"),
                    parties=_list(fields, "parties"), respondents=_list(fields, "respondents"))
 
@@ -269,7 +276,7 @@ class EventLog:
         ``payload`` is best built with :func:`event_fields`. Trimming is :meth:`trim`'s job, not
         XADD's, so that an expired cursor is told apart from one that merely saw no news.
         """
-        if type not in EVENT_TYPES:
+        if type not in EVENT_TYPES and type not in ALIASES:
             raise ValueError(f"unknown event type {type!r}: add it to casework.events first")
         fields: dict[Any, Any] = {"type": type}
         fields.update({name: value for name, value in payload.items() if name != "type"})

@@ -63,6 +63,12 @@ def test_event_fields_carry_the_filterable_facts_as_json_lists() -> None:
     assert event.at.startswith("2026-11-23")
 
 
+def test_older_cluster_type_names_read_as_the_canonical_type() -> None:
+    event = Event.parse("2-0", {"type": "cluster.dispatch", "cluster": "c1", "department_id": "dept-labor"})
+    assert (event.type, event.departments) == (ev.CLUSTER_UPDATED, ("dept-labor",))
+    assert event.fields["type"] == "cluster.dispatch"
+
+
 def test_older_case_events_parse_alike() -> None:
     event = Event.parse(b"1-1", {b"type": b"case.created", b"case": b"mayor:1", b"channel": b"mayor",
                                  b"region_id": b"R1", b"status": b"ACCEPTED"})
@@ -127,3 +133,9 @@ async def test_retention_by_age_and_an_emptied_stream(client: Any) -> None:
         await log.read_after(ids[0])
     later = await log.append(CASE_CREATED, event_fields(cases=["mayor:9"]))
     assert [e.id for e in await log.read_after(ids[1])] == [later]
+
+
+def test_the_graph_names_every_type() -> None:
+    from schema.events import CaseEventType
+
+    assert {member.value for member in CaseEventType} == EVENT_TYPES
