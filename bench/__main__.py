@@ -8,7 +8,7 @@ import platform
 import sys
 import time
 
-from bench import query
+from bench import query, subscriptions
 from bench.harness import stack
 
 
@@ -21,6 +21,7 @@ def main() -> int:
     }
     with stack() as running:
         figures["query_50_cases_with_source"] = query.run(running)
+        figures["subscriptions"] = subscriptions.run(running)
     figures["wall_seconds"] = round(time.time() - started, 1)
     json.dump(figures, sys.stdout, ensure_ascii=False, indent=2)
     sys.stdout.write("\n")

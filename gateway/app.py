@@ -37,6 +37,7 @@ from connectors import Connector, registry
 from gateway.channels import load_channels
 from gateway.embedded import LateMount, redis_client, sub_app_lifespan, wait_until_listening
 from gateway.graphql_http import GraphQLEndpoint
+from gateway.graphql_sse import EventStreams
 from gateway.graphql_ws import GraphQLSocket
 from gateway.login import login, login_routes
 from gateway.metrics import MeteredIntake, Metrics, MetricsMiddleware, OperationMetrics
@@ -71,7 +72,10 @@ def create_app(settings: Settings | None = None) -> Starlette:
                       max_aliases=settings.max_aliases, max_tokens=settings.max_tokens),
         extensions=[lambda: OperationMetrics(metrics)])
     sandbox_mount = LateMount()
-    routes: list[Any] = [Route("/graphql", GraphQLEndpoint(schema, production=settings.production)),
+    http_graphql = GraphQLEndpoint(schema, production=settings.production)
+    streams = EventStreams(schema, http_graphql, allowed_origins=settings.allowed_origins,
+                           keepalive=settings.ws_keepalive or 15.0)
+    routes: list[Any] = [Route("/graphql", streams),
                          WebSocketRoute("/graphql", GraphQLSocket(
                              schema, allowed_origins=settings.allowed_origins,
                              init_timeout=settings.ws_init_timeout, keepalive=settings.ws_keepalive,

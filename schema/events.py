@@ -18,6 +18,7 @@ from schema.types import described
 
 if TYPE_CHECKING:
     from casework.events import Event
+    from casework.model import StoredCase
     from resolvers.context import GraphContext
 
 __all__ = ["CaseEvent", "CaseEventFilter", "CaseEventType", "Subscription"]
@@ -88,12 +89,24 @@ class CaseEvent:
     status: str | None = strawberry.field(description="the status after the change, when it has one")
     detail: list[EventDetail]
 
+    @described("the first of caseIds")
+    def case_id(self) -> strawberry.ID | None:
+        return self.case_ids[0] if self.case_ids else None
+
     @described("the (first) case concerned, as it is now; null when gone or not visible")
     async def case(self, info: Info) -> Case | None:
+        found = await self._case(info)
+        return None if found is None else Case.of(found)
+
+    @described("the title of the (first) case concerned, as it is now")
+    async def title(self, info: Info) -> str | None:
+        found = await self._case(info)
+        return None if found is None else found.title
+
+    async def _case(self, info: Info) -> StoredCase | None:
         if not self.case_ids:
             return None
-        found = await case_resolvers.get_case(info.context, decode_id_of("Case", str(self.case_ids[0])))
-        return None if found is None else Case.of(found)
+        return await case_resolvers.get_case(info.context, decode_id_of("Case", str(self.case_ids[0])))
 
     @classmethod
     def of(cls, event: Event) -> CaseEvent:
