@@ -73,8 +73,8 @@ class DeclarativeConnector(Connector):
 
     def __init__(self, config: ChannelConfig, *, transport: httpx.AsyncBaseTransport | None = None) -> None:
         super().__init__(config, transport=transport)
-        self.spec = load_spec(config.options, f"{config.key}.options")
-        spec = self.spec
+        spec = self.spec = _with_page_size(load_spec(config.options, f"{config.key}.options"),
+                                           config.options.get("page_size"))
         needed = list(spec.auth.required())
         if spec.webhook is not None:
             needed.append(spec.webhook.secret)
@@ -243,3 +243,14 @@ def _fill(template: Any, values: Mapping[str, str]) -> Any:
         return [_fill(value, values) for value in template]
     return template
 
+
+
+def _with_page_size(spec: ConnectorSpec, size: Any) -> ConnectorSpec:
+    """``options.page_size`` overrides the spec's page size (a deployment's choice, not the channel's)."""
+    if size is None:
+        return spec
+    try:
+        paging = spec.list.paging.model_validate({**spec.list.paging.model_dump(), "size": size})
+    except ValueError as exc:
+        raise ConfigError([f"options.page_size: {exc}"]) from None
+    return spec.model_copy(update={"list": spec.list.model_copy(update={"paging": paging})})
