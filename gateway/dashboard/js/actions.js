@@ -7,13 +7,13 @@ import { h, replace } from "./util.js";
 
 const DEPARTMENTS = `query Departments { departments { id name } }`;
 const DISPATCH = `mutation Dispatch($input: DispatchInput!) {
-  dispatchCluster(input: $input) { cluster { id status } }
+  dispatchCluster(input: $input) { dispatch { status } assignment { id status } }
 }`;
 const MERGE = `mutation Merge($ids: [ID!]!) { mergeClusters(ids: $ids) { cluster { id caseCount } } }`;
 const SPLIT = `mutation Split($caseId: ID!) { splitCase(caseId: $caseId) { cluster { id } } }`;
-const SIGN = `mutation Sign($id: ID!) { signAssignment(id: $id) { assignment { id status } } }`;
+const SIGN = `mutation Sign($id: ID!) { signAssignment(id: $id) { dispatch { status } } }`;
 const RESOLVE = `mutation Resolve($input: ResolveInput!) {
-  resolveCluster(input: $input) { cluster { id status } }
+  resolveCluster(input: $input) { dispatch { status } }
 }`;
 
 let departments = null;
@@ -55,7 +55,7 @@ export function clusterActions(cluster, done) {
   if (canDispatch() && ["ACCEPTED", "RETURNED", "SUBMITTED"].includes(cluster.status)) {
     box.append(dispatchForm(cluster, status, done));
   }
-  if (canHandle() && cluster.assignment && cluster.assignment.status === "DISPATCHED") {
+  if (canHandle() && cluster.assignment?.status === "DISPATCHED") {
     box.append(h("button", { type: "button", dataset: { action: "sign" },
       onclick: () => run(status, SIGN, { id: cluster.assignment.id }, done) }, "签收"));
   }
@@ -63,7 +63,7 @@ export function clusterActions(cluster, done) {
     const reply = h("input", { name: "reply", placeholder: "办理结果", required: true });
     box.append(h("form", { class: "resolve", onsubmit: (event) => {
       event.preventDefault();
-      run(status, RESOLVE, { input: { clusterId: cluster.id, reply: reply.value } }, done);
+      run(status, RESOLVE, { input: { clusterId: cluster.id, resolution: reply.value } }, done);
     } }, reply, h("button", { type: "submit", class: "primary", dataset: { action: "resolve" } }, "办结")));
   }
   box.append(status);

@@ -2,23 +2,25 @@
 // (the one /graphql serves). Each event carries its cursor; after a network drop the client reconnects
 // with backoff and resubscribes with `after: <last cursor>`, so nothing between is lost or repeated.
 
-import { token } from "./api.js";
+import { signOut, token } from "./api.js";
 
 const PROTOCOL = "graphql-transport-ws";
 const CURSOR_KEY = "minsheng.live.cursor";
 const MAX_BACKOFF_MS = 15000;
 
 export const SUBSCRIPTION = `subscription Live($after: String) {
-  caseEvents(after: $after) { cursor type at caseId clusterId title }
+  caseEvents(after: $after) { cursor type at clusterId caseIds status channels case { title } }
 }`;
 
 export class LiveFeed {
   /**
    * @param {(event: object) => void} onEvent  called once per event, in order
    * @param {(state: string, detail?: string) => void} onState  "connecting" | "on" | "retry" | "unavailable"
+   * @param {() => void} onResync  the cursor expired: everything shown must be re-read
    */
-  constructor(onEvent, onState) {
+  constructor(onEvent, onState, onResync = () => {}) {
     this.onEvent = onEvent;
+    this.onResync = onResync;
     this.onState = onState;
     this.cursor = sessionStorage.getItem(CURSOR_KEY);
     this.socket = null;
@@ -78,7 +80,16 @@ export class LiveFeed {
       sessionStorage.setItem(CURSOR_KEY, this.cursor);
       this.onEvent(event);
     } else if (message.type === "error") {
-      const text = (message.payload || []).map((error) => error.message).join("；");
+      const errors = message.payload || [];
+      const text = errors.map((error) => error.message).join("；");
+      if (errors.some((error) => error.extensions?.code === "CURSOR_EXPIRED")) {
+        // The events after our cursor are gone: re-read the current state, then follow from now.
+        this.cursor = null;
+        sessionStorage.removeItem(CURSOR_KEY);
+        this.onResync();
+        socket.close(1000, "resync");
+        return;
+      }
       this.stopped = /Cannot query field|Unknown|not defined/.test(text);
       this.onState(this.stopped ? "unavailable" : "retry", text);
       socket.close(1000, "error");
@@ -87,6 +98,11 @@ export class LiveFeed {
 
   closed(socket, close) {
     if (socket !== this.socket || this.stopped) return;
+    if (close.code === 4403 || close.code === 4401) {  // the token was refused: sign in again
+      this.stopped = true;
+      signOut();
+      return;
+    }
     this.socket = null;
     this.reconnects += 1;
     const delay = Math.min(MAX_BACKOFF_MS, 500 * 2 ** this.attempt);

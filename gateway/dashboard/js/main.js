@@ -7,15 +7,16 @@ import { startMap } from "./map.js";
 import { openCluster, startPool } from "./pool.js";
 import { emit, loadReference, state } from "./state.js";
 import { startStats } from "./table.js";
-import { failure, h, replace, when } from "./util.js";
+import { failure, globalId, h, keyOf, replace, when } from "./util.js";
 
 const $ = (id) => document.getElementById(id);
 const FEED_LIMIT = 100;
 const EVENT_WORDS = {
-  CASE_RECEIVED: "新诉求", CASE_UPDATED: "诉求更新", CASE_STATUS_CHANGED: "状态变化", CLUSTER_CREATED: "新诉求组",
-  CLUSTER_MERGED: "合并", CASE_SPLIT: "拆分", CLUSTER_DISPATCHED: "派单", ASSIGNMENT_SIGNED: "签收",
-  PROGRESS_ADDED: "办理进展", CLUSTER_RESOLVED: "办结", ASSIGNMENT_RETURNED: "退单", CLUSTER_ESCALATED: "升级",
-  WHISTLE_ISSUED: "吹哨", CASE_EVALUATED: "评价",
+  CASE_CREATED: "新诉求", CASE_UPDATED: "诉求更新", CLUSTER_CREATED: "新诉求组", CLUSTER_UPDATED: "诉求组更新",
+  CLUSTER_MERGED: "合并", CLUSTER_SPLIT: "拆分", CLUSTER_ESCALATED: "升级", ASSIGNMENT_DISPATCHED: "派单",
+  ASSIGNMENT_SIGNED: "签收", ASSIGNMENT_PROGRESSED: "办理进展", ASSIGNMENT_RETURNED: "退单", ASSIGNMENT_RESOLVED: "办结",
+  WHISTLE_ISSUED: "吹哨", WHISTLE_REPORTED: "报到", CARD_ISSUED: "督办亮牌", EVALUATION_ADDED: "评价",
+  WRITEBACK_DELIVERED: "已回写渠道", WRITEBACK_FAILED: "回写失败",
 };
 
 const LIVE_WORDS = { connecting: "连接中", on: "已连接", retry: "重连中", unavailable: "未上线" };
@@ -45,12 +46,19 @@ async function submitLogin(event) {
   }
 }
 
+/** The cluster's global id (the event log names clusters by their key). */
+function clusterGlobalId(id) {
+  return keyOf(id) === id ? globalId("Cluster", id) : id;
+}
+
 function feedItem(event) {
   const word = EVENT_WORDS[event.type] || event.type;
-  return h("li", { dataset: { type: event.type, cursor: event.cursor } }, h("time", {}, when(event.at)),
-    h("b", {}, word), " ", event.clusterId
-      ? h("button", { type: "button", class: "link", onclick: () => openCluster(event.clusterId) }, event.title || "查看")
-      : event.title || "");
+  const title = event.case?.title || "";
+  const clusterId = event.clusterId ? clusterGlobalId(event.clusterId) : null;
+  return h("li", { dataset: { type: event.type, cursor: event.cursor, cluster: clusterId || "" } },
+    h("time", {}, when(event.at)), h("b", {}, word), " ", clusterId
+      ? h("button", { type: "button", class: "link", onclick: () => openCluster(clusterId) }, title || "查看")
+      : title);
 }
 
 function startLive() {
@@ -66,7 +74,7 @@ function startLive() {
     badge.textContent = `● 实时：${LIVE_WORDS[status] || status}`;
     badge.title = detail || "";
     if (status === "unavailable") replace(list, h("li", {}, "实时推送（caseEvents）尚未上线"));
-  });
+  }, () => emit("live", { type: "RESYNC" }));
   window.__minsheng = { feed, state };  // for the browser tests and for curious operators
   feed.start();
 }

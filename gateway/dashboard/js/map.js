@@ -11,8 +11,10 @@ const ROWS = 3;
 const LEVELS = 5;
 
 const RISK = `query RiskMap($level: RegionLevel) {
-  riskMap(level: $level) { region { id name } score level caseCount overdueCount }
+  riskMap(level: $level) { region { id name } score level received overdue repeats groupPetitions }
 }`;
+
+const RISK_WORDS = { LOW: "低", MEDIUM: "中", HIGH: "高" };
 
 let timer = null;
 
@@ -51,11 +53,11 @@ async function loadShading() {
   const shading = new Map();
   const [streets, communities] = await Promise.all([
     gql(RISK, { level: "STREET" }), gql(RISK, { level: "COMMUNITY" })]);
-  const rows = [...streets.data.riskMap, ...communities.data.riskMap];
-  const top = Math.max(1e-9, ...rows.map((row) => row.score ?? 0));
-  for (const row of rows) {
-    const level = Math.min(LEVELS - 1, Math.floor(((row.score ?? 0) / top) * LEVELS));
-    shading.set(row.region.id, { level, label: `风险 ${Number(row.score ?? 0).toFixed(1)}，${row.caseCount ?? 0} 件，超期 ${row.overdueCount ?? 0}` });
+  for (const row of [...streets.data.riskMap, ...communities.data.riskMap]) {
+    if (!row.region) continue;
+    const score = Number(row.score ?? 0);  // 0–1
+    shading.set(row.region.id, { level: Math.min(LEVELS - 1, Math.floor(score * LEVELS)),
+      label: `风险${RISK_WORDS[row.level] || row.level}（${score.toFixed(2)}），受理 ${row.received}，超期 ${row.overdue}，重复 ${row.repeats}，集体访 ${row.groupPetitions}` });
   }
   return shading;
 }

@@ -69,3 +69,20 @@ export function unavailable(what) {
 export function failure(error) {
   return h("p", { class: "error", role: "alert" }, `加载失败：${error.message || error}`);
 }
+
+/** The graph's global id of `type` and `key` (URL-safe base64 of "Type:key", unpadded; resolvers/ids.py). */
+export function globalId(type, key) {
+  const bytes = new TextEncoder().encode(`${type}:${key}`);
+  return btoa(String.fromCharCode(...bytes)).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+}
+
+/** The key inside a global id ("Region:440311005" → "440311005"); the id itself when it is not one. */
+export function keyOf(id) {
+  try {
+    const text = new TextDecoder().decode(Uint8Array.from(atob(id.replace(/-/g, "+").replace(/_/g, "/")), (c) => c.charCodeAt(0)));
+    const split = text.indexOf(":");
+    return split > 0 ? text.slice(split + 1) : id;
+  } catch {
+    return id;
+  }
+}
