@@ -194,7 +194,8 @@ async def test_a_resident_gets_no_dispatch_controls(board: Graph, context: Brows
 
 
 async def pool_cluster(page: Page) -> Any:
-    first = page.locator("#pool-body .cluster[data-status=ACCEPTED]").first
+    await page.select_option("#pool-filter select[name=status]", "WAITING")
+    first = page.locator("#pool-body .cluster").first
     await expect(first).to_be_visible()
     return first
 

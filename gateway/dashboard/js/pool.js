@@ -7,7 +7,10 @@ import { clusterActions, mergeBar, splitButton } from "./actions.js";
 import { canDispatch, on, state } from "./state.js";
 import { failure, h, meta, replace, statusTag, unavailable, when } from "./util.js";
 
-const OPEN = ["ACCEPTED", "DISPATCHED", "SIGNED", "IN_PROGRESS"];
+const WAITING = ["SUBMITTED", "ACCEPTED", "RETURNED"];
+const STATUS_CHOICES = {
+  "": [...WAITING, "DISPATCHED", "SIGNED", "IN_PROGRESS"], WAITING, RESOLVED: ["RESOLVED", "CLOSED"],
+};
 
 const POOL = `query Pool($filter: ClusterFilter, $first: Int) {
   dispatchView(filter: $filter, first: $first) {
@@ -42,7 +45,7 @@ let selected = new Set();
 export function poolFilter() {
   const form = document.getElementById("pool-filter");
   const value = (name) => form.elements[name].value;
-  const filter = { statuses: value("status") ? [value("status")] : OPEN };
+  const filter = { statuses: STATUS_CHOICES[value("status")] || [value("status")] };
   if (value("street")) filter.regionId = value("street");
   if (value("category")) filter.categoryId = value("category");
   if (value("channel")) filter.channels = [value("channel")];
@@ -103,6 +106,7 @@ async function loadDispatch(id) {
 }
 
 function reasonText(reason) {
+  if (!reason.matchedCaseId && reason.by === "auto") return `首报（建立本组），${when(reason.at)}`;
   const signals = Object.entries(reason.signals || {}).filter(([, value]) => value !== null && value !== undefined)
     .map(([name, value]) => `${SIGNALS[name] || name} ${Number(value).toFixed(2)}`);
   const who = reason.by === "auto" ? "系统合并" : `人工（${reason.by.replace(/^manual:/, "")}）`;
