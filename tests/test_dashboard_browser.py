@@ -17,7 +17,7 @@ from typing import Any
 
 import httpx
 import pytest
-from playwright.async_api import Browser, BrowserContext, Page, async_playwright, expect
+from playwright.async_api import Browser, BrowserContext, Page, ViewportSize, async_playwright, expect
 
 from tests.e2e import *  # noqa: F403 (the fixtures)
 from tests.e2e import (
@@ -32,8 +32,8 @@ from tests.e2e import (
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 TIMEOUT_MS = 20_000
-WALL = {"width": 1920, "height": 1080}
-PHONE = {"width": 390, "height": 844}
+WALL: ViewportSize = {"width": 1920, "height": 1080}
+PHONE: ViewportSize = {"width": 390, "height": 844}
 
 
 def chromium_path() -> str:
@@ -94,10 +94,17 @@ def token(graph: Graph, username: str) -> str:
     return str(answer.json()["access_token"])
 
 
+def data_as(graph: Graph, username: str, query: str, variables: dict[str, Any] | None = None,
+            ) -> dict[str, Any]:
+    """The data of ``query`` asked as ``username`` through the public API; fails the test on errors."""
+    answer = httpx.post(graph.url, json={"query": query, "variables": variables or {}}, timeout=30,
+                        headers={"Authorization": f"Bearer {token(graph, username)}"}).json()
+    assert not answer.get("errors"), answer
+    return dict(answer["data"])
+
+
 def total_cases(graph: Graph, username: str) -> int:
-    answer = httpx.post(graph.url, json={"query": "{ cases(first: 1) { totalCount } }"},
-                        headers={"Authorization": f"Bearer {token(graph, username)}"})
-    return int(answer.json()["data"]["cases"]["totalCount"])
+    return int(data_as(graph, username, "{ cases(first: 1) { totalCount } }")["cases"]["totalCount"])
 
 
 async def shot(page: Page, name: str) -> None:
@@ -141,8 +148,7 @@ async def test_wrong_password_is_refused_on_the_form(board: Graph, context: Brow
 async def test_center_sees_cases_channels_and_the_map(board: Graph, context: BrowserContext) -> None:
     needs_login(board)
     page = await sign_in(context, board, "center")
-    channels = httpx.post(board.url, json={"query": "{ channels { key } }"},
-                          headers={"Authorization": f"Bearer {token(board, 'center')}"}).json()["data"]["channels"]
+    channels = data_as(board, "center", "{ channels { key } }")["channels"]
     await expect(page.locator("#channels .health")).to_have_count(len(channels))
     await expect(page.locator("#cases-body .item").first).to_be_visible()
     streets = board.data("{ regions { children { name children { name } } } }")["regions"][0]["children"]
@@ -233,11 +239,56 @@ async def test_dispatch_shows_live_in_the_departments_session(board: Graph, brow
         await labor_context.close()
 
 
+def pool_ids(graph: Graph, username: str, first: int = 2) -> list[str]:
+    """Clusters waiting in the pool, as the API lists them."""
+    query = ("query($f: Int) { dispatchView(first: $f, filter: {statuses: [SUBMITTED, ACCEPTED]}) "
+             "{ nodes { id } } }")
+    return [node["id"] for node in data_as(graph, username, query, {"f": first})["dispatchView"]["nodes"]]
+
+
+async def case_count(cluster: Any) -> int:
+    return int(await cluster.get_attribute("data-cases"))
+
+
+async def test_a_dispatcher_merges_and_splits_from_the_pool(board: Graph, context: BrowserContext) -> None:
+    needs_login(board)
+    needs(board, "Mutation", "mergeClusters", 4)
+    page = await sign_in(context, board, "center")
+    await page.select_option("#pool-filter select[name=status]", "WAITING")
+    clusters = page.locator("#pool-body .cluster")
+    await expect(clusters.nth(1)).to_be_visible()
+    ids = [await clusters.nth(i).get_attribute("data-id") for i in (0, 1)]
+    counts = [await case_count(clusters.nth(i)) for i in (0, 1)]
+    for i in (0, 1):
+        await clusters.nth(i).locator("input[type=checkbox]").check()
+    await page.click("#merge-bar [data-action=merge]")
+    merged = page.locator(f"#pool-body .cluster[data-id='{ids[0]}'], #pool-body .cluster[data-id='{ids[1]}']")
+    await expect(merged).to_have_count(1)
+    await expect(merged.locator(".meta")).to_contain_text(f"{sum(counts)} 件")
+
+    await merged.locator("button.open").click()
+    await expect(page.locator("#detail .members li")).to_have_count(sum(counts))
+    await expect(page.locator("#detail .reasons")).to_contain_text("人工")
+    await shot(page, "center-merged")
+    await page.locator("#detail [data-action=split]").last.click()
+    await expect(page.locator("#detail .members li")).to_have_count(sum(counts) - 1)
+
+
 async def test_live_feed_resumes_after_a_drop(board: Graph, context: BrowserContext) -> None:
     needs_login(board)
     needs(board, "Subscription", "caseEvents", 6)
+    needs(board, "Mutation", "mergeClusters", 4)
     page = await sign_in(context, board, "center")
     await expect(page.locator("#live")).to_have_attribute("data-state", "on")
-    await page.evaluate("window.__minsheng.feed.drop()")
+    await page.evaluate("window.__minsheng.feed.drop()")  # a drop: it reconnects by itself
     await expect(page.locator("#live")).to_have_attribute("data-state", "on")
     assert await page.evaluate("window.__minsheng.feed.reconnects") >= 1
+
+    await page.evaluate("window.__minsheng.feed.pause()")  # offline while a change happens
+    await expect(page.locator("#live")).to_have_attribute("data-state", "retry")
+    ids = pool_ids(board, "center")
+    merge = "mutation($ids: [ID!]!) { mergeClusters(ids: $ids) { cluster { id } } }"
+    merged = data_as(board, "center", merge, {"ids": ids})["mergeClusters"]["cluster"]["id"]
+    await page.evaluate("window.__minsheng.feed.resume()")  # back online: resumes after its last cursor
+    missed = page.locator(f"#feed-body li[data-type=CLUSTER_MERGED][data-cluster='{merged}']")
+    await expect(missed).to_have_count(1)

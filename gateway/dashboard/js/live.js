@@ -43,9 +43,19 @@ export class LiveFeed {
     this.socket = null;
   }
 
-  /** Close the socket as a network drop would (used by the browser tests to prove resumption). */
+  /** Close the socket as a network drop would; it reconnects by itself with backoff. */
   drop() {
     if (this.socket) this.socket.close(4499, "dropped");
+  }
+
+  /** Go offline until resume() (the browser tests make changes meanwhile to prove nothing is missed). */
+  pause() {
+    this.stop();
+    this.onState("retry", "paused");
+  }
+
+  resume() {
+    this.start();
   }
 
   reconnectNow() {

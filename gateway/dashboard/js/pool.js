@@ -75,7 +75,7 @@ function clusterItem(node) {
       mergeBar(selected, renderPool);
     } })
     : null;
-  return h("div", { class: "item cluster", dataset: { id: node.id, status: node.status } },
+  return h("div", { class: "item cluster", dataset: { id: node.id, status: node.status, cases: node.caseCount } },
     h("span", { class: "title" }, pick, " ",
       h("button", { type: "button", class: "link open", onclick: () => openCluster(node.id) }, node.title)),
     meta(statusTag(node.status), node.overdue ? h("span", { class: "tag overdue" }, "超期") : null,
