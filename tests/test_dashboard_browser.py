@@ -194,7 +194,10 @@ async def test_on_a_phone_one_panel_at_a_time(board: Graph, browser: Browser) ->
 async def test_a_resident_gets_no_dispatch_controls(board: Graph, context: BrowserContext) -> None:
     needs_login(board)
     page = await sign_in(context, board, "citizen")
+    await expect(page.locator("#cases h2")).to_contain_text("我的诉求")
     await expect(page.locator("#cases-body .item").first).to_be_visible()
+    await expect(page.locator("#pool")).to_be_hidden()
+    await shot(page, "citizen")
     await expect(page.locator("#pool-body input[type=checkbox]")).to_have_count(0)
     await expect(page.locator("[data-action=dispatch]")).to_have_count(0)
 

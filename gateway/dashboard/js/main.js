@@ -5,7 +5,7 @@ import { startCases } from "./cases.js";
 import { LiveFeed } from "./live.js";
 import { startMap } from "./map.js";
 import { openCluster, startPool } from "./pool.js";
-import { emit, loadReference, state } from "./state.js";
+import { emit, hasRole, isStaff, loadReference, state } from "./state.js";
 import { startStats } from "./table.js";
 import { failure, globalId, h, keyOf, replace, when } from "./util.js";
 
@@ -101,10 +101,18 @@ async function showBoard() {
   $("board").hidden = false;
   $("tabs").hidden = false;
   document.body.dataset.roles = viewer.roles.join(" ");
+  // A resident sees their own appeals across channels and their progress, not the district's boards.
+  const resident = hasRole("resident") && !isStaff();
+  document.body.classList.toggle("resident", resident);
+  if (resident) {
+    if (!location.hash) location.hash = "#cases";
+    document.querySelector("#cases h2").firstChild.textContent = "我的诉求 ";
+  } else {
+    startPool();
+    startMap();
+    startStats();
+  }
   activateTab();
-  startPool();
-  startMap();
-  startStats();
   startCases();
   startLive();
 }

@@ -30,7 +30,7 @@ export function hasRole(...roles) {
 
 export const canDispatch = () => hasRole(...DISPATCHERS);
 export const canHandle = () => hasRole(...HANDLERS);
-export const isStaff = () => !hasRole("resident") || hasRole("district", "street", "community", "department");
+export const isStaff = () => hasRole("district", "street", "community", "department", "service", "petition_staff", "open");
 
 const REFERENCE = `query Reference {
   me { username displayName roles authenticated }

@@ -67,6 +67,7 @@ export function unavailable(what) {
 }
 
 export function failure(error) {
+  if (error.code === "FORBIDDEN") return h("p", { class: "unavailable" }, "当前账号无权查看此项。");
   return h("p", { class: "error", role: "alert" }, `加载失败：${error.message || error}`);
 }
 
