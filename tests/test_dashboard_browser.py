@@ -32,6 +32,7 @@ from tests.e2e import (
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 TIMEOUT_MS = 20_000
+expect.set_options(timeout=TIMEOUT_MS)
 WALL: ViewportSize = {"width": 1920, "height": 1080}
 PHONE: ViewportSize = {"width": 390, "height": 844}
 
@@ -284,14 +285,19 @@ async def test_live_feed_resumes_after_a_drop(board: Graph, context: BrowserCont
     page = await sign_in(context, board, "center")
     await expect(page.locator("#live")).to_have_attribute("data-state", "on")
     await page.evaluate("window.__minsheng.feed.drop()")  # a drop: it reconnects by itself
+    await page.wait_for_function("window.__minsheng.feed.reconnects >= 1")
     await expect(page.locator("#live")).to_have_attribute("data-state", "on")
-    assert await page.evaluate("window.__minsheng.feed.reconnects") >= 1
+
+    merge = "mutation($ids: [ID!]!) { mergeClusters(ids: $ids) { cluster { id } } }"
+    waiting = pool_ids(board, "center", 4)
+    seen = data_as(board, "center", merge, {"ids": waiting[:2]})["mergeClusters"]["cluster"]["id"]
+    merged = "#feed-body li[data-type=CLUSTER_MERGED][data-cluster='{}']"
+    await expect(page.locator(merged.format(seen))).to_have_count(1)
 
     await page.evaluate("window.__minsheng.feed.pause()")  # offline while a change happens
     await expect(page.locator("#live")).to_have_attribute("data-state", "retry")
-    ids = pool_ids(board, "center")
-    merge = "mutation($ids: [ID!]!) { mergeClusters(ids: $ids) { cluster { id } } }"
-    merged = data_as(board, "center", merge, {"ids": ids})["mergeClusters"]["cluster"]["id"]
+    missed = data_as(board, "center", merge, {"ids": waiting[2:]})["mergeClusters"]["cluster"]["id"]
     await page.evaluate("window.__minsheng.feed.resume()")  # back online: resumes after its last cursor
-    missed = page.locator(f"#feed-body li[data-type=CLUSTER_MERGED][data-cluster='{merged}']")
-    await expect(missed).to_have_count(1)
+    await expect(page.locator(merged.format(missed))).to_have_count(1)
+    await expect(page.locator(merged.format(seen))).to_have_count(1)  # not replayed twice
+    await shot(page, "center-live-resumed")

@@ -78,6 +78,8 @@ export class LiveFeed {
   receive(socket, message) {
     if (message.type === "connection_ack") {
       this.attempt = 0;
+      // Back after a drop with no cursor yet (no event had arrived): nothing to resume from, so re-read.
+      if (!this.cursor && this.reconnects > 0) this.onResync();
       socket.send(JSON.stringify({ id: "live", type: "subscribe",
         payload: { query: SUBSCRIPTION, variables: this.cursor ? { after: this.cursor } : {} } }));
       this.onState("on");
