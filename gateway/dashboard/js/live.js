@@ -9,7 +9,7 @@ const CURSOR_KEY = "minsheng.live.cursor";
 const MAX_BACKOFF_MS = 15000;
 
 export const SUBSCRIPTION = `subscription Live($after: String) {
-  caseEvents(after: $after) { cursor type at clusterId caseIds status channels case { title } }
+  caseEvents(after: $after) { cursor type at clusterId caseId status channels title }
 }`;
 
 export class LiveFeed {

@@ -53,7 +53,7 @@ function clusterGlobalId(id) {
 
 function feedItem(event) {
   const word = EVENT_WORDS[event.type] || event.type;
-  const title = event.case?.title || "";
+  const title = event.title || "";
   const clusterId = event.clusterId ? clusterGlobalId(event.clusterId) : null;
   return h("li", { dataset: { type: event.type, cursor: event.cursor, cluster: clusterId || "" } },
     h("time", {}, when(event.at)), h("b", {}, word), " ", clusterId
