@@ -17,6 +17,9 @@ key                                            holds
 ``ms:{ix}:ct:<category id>``                   set: cases in a category or anywhere beneath it
 ``ms:{ix}:t2:<bigram>`` / ``ms:{ix}:t1:<char>``  set: text index (title+content / title only)
 ``ms:{ix}:who:<hmac hex>``                     set: cases of one phone number or ID number
+``ms:{ix}:dp:<department id>``                 set: cases assigned or summoned (吹哨) to a department
+``ms:{ix}:pa:<department id>``                 set: petitions complaining about a department
+``ms:case:{<channel>:<source id>}:dp``         set: the departments a case is assigned or summoned to
 ``ms:{ix}:q:<hash>`` (and ``…:<n>``)           zset: a search's result, short-lived
 ``ms:events``                                  stream: every change, one entry
 ``ms:events:trimmed``                          string: newest event id retention removed
@@ -61,6 +64,7 @@ __all__ = [
     "QUARANTINE_CHANNELS",
     "SOURCE_CACHE_SCAN_PATTERN",
     "case",
+    "case_departments",
     "category_index",
     "channel_index",
     "cluster",
@@ -69,7 +73,9 @@ __all__ = [
     "cluster_query",
     "cluster_text_index",
     "dedup_block",
+    "department_index",
     "identity_index",
+    "petition_against_index",
     "quarantine_count",
     "quarantine_list",
     "quarantine_seen",
@@ -139,6 +145,21 @@ def title_char_index(char: str) -> str:
 def identity_index(digest: str) -> str:
     """Cases of one person, by keyed hash (never the phone or ID number itself)."""
     return f"{INDEX}:who:{digest}"
+
+
+def department_index(department_id: str) -> str:
+    """Cases assigned or summoned to a department (what a department's viewers may see)."""
+    return f"{INDEX}:dp:{department_id}"
+
+
+def petition_against_index(department_id: str) -> str:
+    """Petitions that complain about a department: never shown to it (信访工作条例 art. 30)."""
+    return f"{INDEX}:pa:{department_id}"
+
+
+def case_departments(case_key: str) -> str:
+    """The departments one case is assigned or summoned to; same slot as the case."""
+    return f"{PREFIX}:case:{{{case_key}}}:dp"
 
 
 def query_result(query_hash: str) -> str:

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
+from auth.rights import Scope
 from connectors.records import Party, UnifiedStatus
 
 __all__ = ["CasePage", "CaseQuery", "ChannelHealth", "HealthStatus", "IngestOutcome", "QuarantinedRecord",
@@ -67,6 +68,8 @@ class CaseQuery:
     received_before: datetime | None = None
     # restrict to these keys (e.g. a resident's own); None = no restriction
     case_keys: tuple[str, ...] | None = None
+    # the viewer's rights (auth.rights.case_scope), filtered in the indexes; None = no restriction
+    scope: Scope | None = None
 
 
 @dataclass(frozen=True, slots=True)

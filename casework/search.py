@@ -14,6 +14,11 @@ itself; the index cannot see adjacency). A one-character run (``猫``) is looked
 character index: single characters match titles only, since indexing every character of every
 content would cost far more than it finds.
 
+Rights: a viewer's :class:`~auth.rights.Scope` becomes one more group (its regions, departments,
+identity hashes and the petition channel, any of which admits a case), and the petitions against
+the viewer's own unit are taken out of the result with ``ZDIFFSTORE``; so ``totalCount`` and every
+page count only what the viewer may see. A scope granting nothing gives an empty result.
+
 Order is received time descending, ties by case key descending (Redis' reverse lexicographic
 order); the cursor is that pair, base64-encoded, so pages stay stable while cases arrive.
 """
@@ -27,12 +32,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from auth.rights import PETITION_CHANNELS, Scope
 from casework import keys
 from casework.model import CaseQuery
 from casework.text import bigrams, query_runs
 
 __all__ = ["PageRows", "SearchPlan", "build", "decode_cursor", "encode_cursor", "plan", "read_page",
-           "text_keys"]
+           "scope_keys", "text_keys"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,13 +49,14 @@ class SearchPlan:
     case_keys: tuple[str, ...] | None     # restrict to these, when given
     low: float | None                     # received at or after (inclusive)
     high: float | None                    # received before (exclusive)
+    exclude: tuple[str, ...] = ()         # index sets whose cases are taken out (petitions against …)
 
     @property
     def unfiltered(self) -> bool:
-        return not self.groups and self.case_keys is None
+        return not self.groups and self.case_keys is None and not self.exclude
 
     def fingerprint(self, generation: int) -> str:
-        body = json.dumps([self.groups, self.case_keys, generation], ensure_ascii=False)
+        body = json.dumps([self.groups, self.case_keys, self.exclude, generation], ensure_ascii=False)
         return hashlib.sha256(body.encode()).hexdigest()[:32]
 
 
@@ -72,9 +79,27 @@ def plan(query: CaseQuery) -> SearchPlan:
         groups.append((keys.category_index(query.category_id),))
     groups.extend((key,) for key in text_keys(query.text))
     case_keys = None if query.case_keys is None else tuple(sorted(set(query.case_keys)))
+    exclude: tuple[str, ...] = ()
+    if query.scope is not None and not query.scope.everything:
+        terms = scope_keys(query.scope)
+        if terms:
+            groups.append(terms)
+        else:
+            case_keys = ()  # a scope that grants nothing: nothing, not everything
+        exclude = tuple(keys.petition_against_index(d) for d in sorted(query.scope.exclude_petitions_against))
     low = None if query.received_after is None else query.received_after.timestamp()
     high = None if query.received_before is None else query.received_before.timestamp()
-    return SearchPlan(tuple(groups), case_keys, low, high)
+    return SearchPlan(tuple(groups), case_keys, low, high, exclude)
+
+
+def scope_keys(scope: Scope) -> tuple[str, ...]:
+    """The index sets a case must be in one of to be in ``scope`` (see :meth:`auth.rights.Scope.allows`)."""
+    found = {keys.region_index(r) for r in scope.region_ids}
+    found.update(keys.department_index(d) for d in scope.department_ids)
+    found.update(keys.identity_index(h) for h in scope.identity_hashes)
+    if scope.petitions:
+        found.update(keys.channel_index(c) for c in PETITION_CHANNELS)
+    return tuple(sorted(found))
 
 
 def text_keys(text: str | None) -> list[str]:
@@ -127,6 +152,8 @@ async def build(redis: Any, search: SearchPlan, fingerprint: str, ttl: int) -> s
             scratch.append(part)
             inputs[part] = 0.0
         pipe.zinterstore(name, inputs, aggregate="SUM")
+        if search.exclude:
+            pipe.zdiffstore(name, [name, *search.exclude])
         pipe.expire(name, ttl)
         if scratch:
             pipe.delete(*scratch)

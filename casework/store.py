@@ -22,6 +22,7 @@ from redis.exceptions import WatchError
 
 from auth.identity import IdentityHasher
 from casework import keys
+from casework.access import respondent_departments
 from casework.events import CASE_CREATED, CASE_UPDATED, EventLog, event_fields
 from casework.model import CasePage, CaseQuery, IngestOutcome, QuarantinedRecord, StoredCase, case_key
 from casework.reference import Reference
@@ -153,6 +154,8 @@ class CaseStore:
             if not party.role.startswith(RESPONDENT_PREFIX):
                 parties.extend(identity_digests(self._hash_key, party.phone, party.id_number))
         sets.update(keys.identity_index(d) for d in parties)
+        sets.update(keys.petition_against_index(d)
+                    for d in respondent_departments(self.reference, record.channel, record.parties))
         grams, chars = index_terms(record.title, record.content)
         memberships = _Memberships(frozenset(sets), frozenset(grams), frozenset(chars))
         return _Derived(region_id, category_id, memberships, tuple(parties))

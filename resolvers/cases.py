@@ -1,4 +1,9 @@
-"""Cases: lookups, the filtered connection, live source records, parties and timeline."""
+"""Cases: lookups, the filtered connection, live source records, parties and timeline.
+
+Every case leaves here through the rights of :mod:`resolvers.rights`: :func:`get_case` answers
+``None`` for a case the viewer may not see, :func:`search_cases` and :func:`my_cases` query the
+store within the viewer's scope.
+"""
 
 from __future__ import annotations
 
@@ -11,14 +16,15 @@ from casework.model import CasePage, CaseQuery, StoredCase
 from casework.search import encode_cursor
 from connectors import UnifiedStatus
 from resolvers.errors import BadUserInput, UpstreamFailure
-from resolvers.masking import case_facts, party_view
+from resolvers.masking import party_views, source_reveal
+from resolvers.rights import case_facts, own_cases, scoped, visible_case, visible_cases
 from resolvers.sources import SourceView
 
 if TYPE_CHECKING:
     from resolvers.context import GraphContext
 
 __all__ = ["TimelineEntry", "case_citizen", "case_parties", "case_source", "case_timeline", "edge_cursors",
-           "get_case", "make_case_query", "page_size", "search_cases"]
+           "get_case", "make_case_query", "my_cases", "page_size", "search_cases"]
 
 MAX_TEXT_FILTER = 200
 RESPONDENT_PREFIX = "被"   # 被申请人, 被投诉人, 被反映人 …: the other side, not the one who appealed
@@ -33,7 +39,8 @@ class TimelineEntry:
 
 
 async def get_case(ctx: GraphContext, key: str) -> StoredCase | None:
-    return await ctx.loaders.cases.load(key)
+    """The case stored under ``key``, or ``None`` when there is none or the viewer may not see it."""
+    return await visible_case(ctx, await ctx.loaders.cases.load(key))
 
 
 def page_size(ctx: GraphContext, first: int | None) -> int:
@@ -66,7 +73,16 @@ def make_case_query(ctx: GraphContext, *, channels: list[str] | None = None,
 
 
 async def search_cases(ctx: GraphContext, query: CaseQuery, first: int | None, after: str | None) -> CasePage:
-    """One page of cases; the page's cases are primed into the case loader for ``node`` lookups."""
+    """One page of the cases the viewer may see (the scope is filtered in the store's indexes)."""
+    return await _page(ctx, scoped(ctx, query), first, after)
+
+
+async def my_cases(ctx: GraphContext, query: CaseQuery, first: int | None, after: str | None) -> CasePage:
+    """One page of the viewer's own appeals across every channel, matched by verified identity hashes."""
+    return await _page(ctx, own_cases(ctx, query), first, after)
+
+
+async def _page(ctx: GraphContext, query: CaseQuery, first: int | None, after: str | None) -> CasePage:
     size = page_size(ctx, first)
     try:
         page = await ctx.resources.store.search(query, first=size, after=after)
@@ -74,7 +90,10 @@ async def search_cases(ctx: GraphContext, query: CaseQuery, first: int | None, a
         raise BadUserInput(f"invalid cursor: {exc}", argument="after") from None
     for case in page.cases:
         ctx.loaders.cases.prime(case.key, case)
-    return page
+    # The store filtered by scope already; checking each case again costs one pipelined read and
+    # keeps a stale index from ever showing what the policy refuses.
+    shown = await visible_cases(ctx, page.cases)
+    return page if len(shown) == len(page.cases) else replace(page, cases=tuple(shown))
 
 
 def edge_cursors(ctx: GraphContext, page: CasePage) -> list[str]:
@@ -82,26 +101,32 @@ def edge_cursors(ctx: GraphContext, page: CasePage) -> list[str]:
     return [encode_cursor(case.received_at.timestamp(), case.key) for case in page.cases]
 
 
-async def case_source(ctx: GraphContext, case: StoredCase) -> SourceView | None:
-    """The live record from the channel system, batched with every other case of the request."""
+async def case_source(ctx: GraphContext, case: StoredCase, *, reveal: bool = False) -> SourceView | None:
+    """The live record from the channel system, batched with every other case of the request.
+
+    ``reveal`` asks for its personal fields in clear (granted where the viewer may; audited).
+    """
     loader = ctx.loaders.source(case.channel)
     if loader is None:
         raise UpstreamFailure(f"channel {case.channel} is not configured in this deployment",
                               channel=case.channel)
     view = await loader.load(case.source_id)
     # the cached view is shared by key; the case's facts decide how its personal fields show
-    return None if view is None else replace(view, facts=case_facts(ctx, case))
+    if view is None:
+        return None
+    facts = await case_facts(ctx, case)
+    return replace(view, facts=facts, unmask=source_reveal(ctx, case, reveal))
 
 
-def case_parties(ctx: GraphContext, case: StoredCase) -> list[PartyView]:
-    return [party_view(ctx, case, party) for party in case.parties]
+def case_parties(ctx: GraphContext, case: StoredCase, *, reveal: bool = False) -> list[PartyView]:
+    return party_views(ctx, case, case.parties, reveal=reveal)
 
 
-def case_citizen(ctx: GraphContext, case: StoredCase) -> PartyView | None:
+def case_citizen(ctx: GraphContext, case: StoredCase, *, reveal: bool = False) -> PartyView | None:
     """The resident who raised the appeal: the first party that is not the other side."""
     for party in case.parties:
         if not party.role.startswith(RESPONDENT_PREFIX):
-            return party_view(ctx, case, party)
+            return party_views(ctx, case, [party], reveal=reveal, what="citizen")[0]
     return None
 
 

@@ -7,7 +7,8 @@ from typing import TYPE_CHECKING
 
 from aiodataloader import DataLoader
 
-from auth.rights import CaseFacts
+from auth.rights import CaseFacts, Scope
+from casework.access import departments_of
 from casework.model import StoredCase
 from resolvers.sources import SourceLoader
 
@@ -26,6 +27,17 @@ class CaseLoader(DataLoader[str, StoredCase | None]):
 
     async def batch_load_fn(self, keys: list[str]) -> list[StoredCase | None]:
         return list(await self.resources.store.get_many(keys))
+
+
+class CaseDepartmentsLoader(DataLoader[str, frozenset[str]]):
+    """The departments each case is assigned or summoned to (for its rights), one pipeline per tick."""
+
+    def __init__(self, resources: Resources) -> None:
+        super().__init__(cache=True)
+        self.resources = resources
+
+    async def batch_load_fn(self, keys: list[str]) -> list[frozenset[str]]:
+        return await departments_of(self.resources.store.redis, keys)
 
 
 class CaseCountLoader(DataLoader[str, int]):
@@ -56,10 +68,12 @@ class Loaders:
     def __init__(self, resources: Resources) -> None:
         self.resources = resources
         self.cases = CaseLoader(resources)
+        self.case_departments = CaseDepartmentsLoader(resources)
         self.case_counts = CaseCountLoader(resources)
         self.quarantine_counts = QuarantineCountLoader(resources)
         self._sources: dict[str, SourceLoader] = {}
         self.facts: dict[str, CaseFacts] = {}  # case key → what the rights policy needs to know
+        self.scope: Scope | None = None        # the viewer's case scope, worked out once
 
     def source(self, channel: str) -> SourceLoader | None:
         """The source loader of ``channel``, or ``None`` when no such channel is configured."""

@@ -17,7 +17,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from aiodataloader import DataLoader
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from auth.rights import CaseFacts
 from casework.model import HealthStatus
@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from casework.channels import ChannelRuntime
     from resolvers.context import Resources
 
-__all__ = ["SourceLoader", "SourceView"]
+__all__ = ["ScopedRecord", "SourceLoader", "SourceView", "scoped_records"]
 
 log = logging.getLogger(__name__)
 
@@ -46,11 +46,33 @@ class SourceView:
     fetched_at: datetime
     stale: bool
     facts: CaseFacts | None = None  # the case it belongs to, for masking its personal fields
+    unmask: bool = False            # the viewer asked for personal data in clear (granted per field)
 
     def __getattr__(self, name: str) -> Any:
         if name.startswith("_"):  # strawberry probes for private markers: not the record's business
             raise AttributeError(name)
         return getattr(self.record, name)
+
+
+@dataclass(frozen=True, slots=True)
+class ScopedRecord:
+    """A nested part of a live record (a party list's entry), carrying its case's facts for masking."""
+
+    record: BaseModel
+    facts: CaseFacts
+    unmask: bool = False
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return getattr(self.record, name)
+
+
+def scoped_records(value: Any, facts: CaseFacts, unmask: bool) -> Any:
+    """``value`` (a nested model or a list of them) wrapped so its fields are masked with ``facts``."""
+    if isinstance(value, list):
+        return [scoped_records(item, facts, unmask) for item in value]
+    return ScopedRecord(value, facts, unmask) if isinstance(value, BaseModel) else value
 
 
 Outcome = SourceView | None | Exception

@@ -28,6 +28,8 @@ __all__ = ["Case", "CaseConnection", "CaseEdge", "CaseFilter", "PageInfo", "Time
 
 Info = strawberry.Info[GraphContext, None]
 _T = TypeVar("_T")
+Reveal = Annotated[bool, strawberry.argument(
+    description="read personal data in clear where your role allows it; every such read is audited")]
 
 
 @strawberry.type(description="One step in a case's history.")
@@ -66,9 +68,9 @@ class Case(Node):
     def content(self) -> str:
         return mask_free_text(self.stored.content)
 
-    @described("where the problem is, down to the road or estate (house numbers masked)")
-    def address(self, info: Info) -> str | None:
-        return case_address(info.context, self.stored)
+    @described("where the problem is, down to the road or estate (house numbers masked unless revealed)")
+    def address(self, info: Info, reveal: Reveal = False) -> str | None:
+        return case_address(info.context, self.stored, reveal=reveal)
 
     @strawberry.field
     def channel(self, info: Info) -> Channel:
@@ -106,14 +108,16 @@ class Case(Node):
             return None
         return Location(lat=self.stored.lat, lng=self.stored.lng)
 
-    @described("the resident who raised the appeal (masked)")
-    def citizen(self, info: Info) -> Party | None:
-        party = case_resolvers.case_citizen(info.context, self.stored)
+    @described("the resident who raised the appeal (masked unless revealed; a petitioner is withheld "
+               "from everyone but petition staff)")
+    def citizen(self, info: Info, reveal: Reveal = False) -> Party | None:
+        party = case_resolvers.case_citizen(info.context, self.stored, reveal=reveal)
         return None if party is None else Party.of(party)
 
-    @described("everyone on the case (masked)")
-    def parties(self, info: Info) -> list[Party]:
-        return [Party.of(party) for party in case_resolvers.case_parties(info.context, self.stored)]
+    @described("everyone on the case (masked unless revealed)")
+    def parties(self, info: Info, reveal: Reveal = False) -> list[Party]:
+        views = case_resolvers.case_parties(info.context, self.stored, reveal=reveal)
+        return [Party.of(party) for party in views]
 
     @strawberry.field
     async def timeline(self, info: Info) -> list[TimelineEntry]:
@@ -132,9 +136,11 @@ class Case(Node):
     async def duplicates(self, info: Info) -> list[Case]:
         return [Case.of(c) for c in await cluster_resolvers.case_duplicates(info.context, self.stored)]
 
-    @described("the live record in the channel's own system, fetched on demand")
-    async def source(self, info: Info) -> SourceRecord | None:
-        return await case_resolvers.case_source(info.context, self.stored)  # type: ignore[return-value]
+    @described("the live record in the channel's own system, fetched on demand (personal fields masked "
+               "unless revealed)")
+    async def source(self, info: Info, reveal: Reveal = False) -> SourceRecord | None:
+        return await case_resolvers.case_source(  # type: ignore[return-value]
+            info.context, self.stored, reveal=reveal)
 
 
 @strawberry.input(description="Filters of Query.cases; all given filters must hold.")

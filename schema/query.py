@@ -58,7 +58,7 @@ class Query:
         found = await case_resolvers.get_case(info.context, decode_id_of("Case", id))
         return None if found is None else Case.of(found)
 
-    @described("Cases, newest first, filtered; a Relay connection.")
+    @described("The cases the viewer may see, newest first, filtered; a Relay connection.")
     async def cases(self, info: Info, filter: CaseFilter | None = None,
                     first: int | None = 20, after: str | None = None) -> CaseConnection:
         query = CaseQuery() if filter is None else filter.to_query(info.context)
@@ -76,6 +76,14 @@ class Query:
     async def cluster(self, info: Info, id: strawberry.ID) -> Cluster | None:
         found = await cluster_resolvers.get_cluster(info.context, decode_id_of("Cluster", id))
         return None if found is None else Cluster.of(found)
+
+    @described("The viewer's own appeals across every channel (matched by verified phone or ID number, "
+               "never by name); a Relay connection.")
+    async def my_cases(self, info: Info, filter: CaseFilter | None = None,
+                       first: int | None = 20, after: str | None = None) -> CaseConnection:
+        query = CaseQuery() if filter is None else filter.to_query(info.context)
+        page = await case_resolvers.my_cases(info.context, query, first, after)
+        return CaseConnection.of(page, case_resolvers.edge_cursors(info.context, page))
 
     @described("Regions beneath parentId; the district when parentId is null.")
     def regions(self, info: Info, parent_id: strawberry.ID | None = None) -> list[Region]:

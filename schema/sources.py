@@ -34,7 +34,7 @@ from auth.rights import CaseFacts
 from connectors import Connector
 from resolvers.context import GraphContext
 from resolvers.masking import mask_field
-from resolvers.sources import SourceView
+from resolvers.sources import SourceView, scoped_records
 
 __all__ = ["SCALARS", "Long", "SourceRecord", "build_source_types", "source_type_name"]
 
@@ -80,6 +80,7 @@ class _Mapped:
     graphql_type: Any
     convert: Callable[[Any], Any] | None = None  # applied to the value before it is served
     text: bool = False                           # free text (or a list of it): masked for display
+    nested: bool = False                         # a nested model (or list of them): gets the case's facts
 
 
 _OPAQUE = _Mapped(JSON, None)
@@ -101,14 +102,15 @@ class _TypeBuilder:
             members = [arg for arg in typing.get_args(annotation) if arg is not type(None)]
             if len(members) == 1:
                 inner = self.mapped(members[0])
-                return _Mapped(inner.graphql_type | None, inner.convert, inner.text)
+                return _Mapped(inner.graphql_type | None, inner.convert, inner.text, inner.nested)
             return _Mapped(JSON | None, _jsonable)
         if origin in _SEQUENCES or annotation in _SEQUENCES:
             args = typing.get_args(annotation)
             inner = self.mapped(args[0]) if args else _Mapped(JSON, _jsonable)
             convert = inner.convert
             return _Mapped(types.GenericAlias(list, (inner.graphql_type,)),
-                           None if convert is None else lambda items: [convert(i) for i in items], inner.text)
+                           None if convert is None else lambda items: [convert(i) for i in items], inner.text,
+                           inner.nested)
         if origin is typing.Literal:
             return _Mapped(str, str)
         if isinstance(annotation, type):
@@ -123,7 +125,7 @@ class _TypeBuilder:
         if issubclass(annotation, enum.Enum):
             return _Mapped(str, _enum_value)
         if issubclass(annotation, BaseModel):
-            return _Mapped(self.object_type(annotation))
+            return _Mapped(self.object_type(annotation), nested=True)
         return _Mapped(JSON, _jsonable)
 
     def object_type(self, model: type[BaseModel]) -> Any:
@@ -140,7 +142,7 @@ class _TypeBuilder:
             mapped = self.mapped(info.annotation)
             nullable = typing.get_origin(mapped.graphql_type) in (typing.Union, types.UnionType)
             if _is_personal(info) and not nullable:  # personal data may be withheld from a viewer
-                mapped = _Mapped(mapped.graphql_type | None, mapped.convert, mapped.text)
+                mapped = _Mapped(mapped.graphql_type | None, mapped.convert, mapped.text, mapped.nested)
             fields[name] = (mapped.graphql_type, _field(name, info, mapped))
         return fields
 
@@ -165,7 +167,7 @@ def _is_personal(info: FieldInfo) -> bool:
 def _field(name: str, info: FieldInfo, mapped: _Mapped) -> Any:
     description = info.description
     convert, personal = mapped.convert, _is_personal(info)
-    if convert is None and not mapped.text and not personal:
+    if convert is None and not mapped.text and not personal and not mapped.nested:
         return strawberry.field(description=description)
 
     def resolve(root: Any, info: strawberry.Info[GraphContext, None]) -> Any:
@@ -174,9 +176,13 @@ def _field(name: str, info: FieldInfo, mapped: _Mapped) -> Any:
             return None
         if convert is not None:
             value = convert(value)
+        # Nested records (a petition's 信访人列表) are masked with the case's facts like the top level.
+        facts: CaseFacts = getattr(root, "facts", None) or CaseFacts(channel="")
+        unmask = bool(getattr(root, "unmask", False))
+        if mapped.nested:
+            return scoped_records(value, facts, unmask)
         if mapped.text or personal:
-            facts = getattr(root, "facts", None) or CaseFacts(channel="")
-            value = mask_field(info.context.viewer, facts, name, value, personal=personal)
+            value = mask_field(info.context.viewer, facts, name, value, personal=personal, unmask=unmask)
         return value
 
     return strawberry.field(resolver=resolve, graphql_type=mapped.graphql_type, description=description)

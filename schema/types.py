@@ -9,6 +9,8 @@ from typing import Any, TypeVar, cast
 import strawberry
 
 from auth.masking import PartyView
+from auth.rights import can_dispatch
+from auth.viewer import Role
 from auth.viewer import Viewer as DomainViewer
 from casework import reference as refdata
 from casework.model import ChannelHealth as DomainHealth
@@ -191,17 +193,43 @@ class Party:
                    is_organisation=party.is_organisation, withheld=party.withheld)
 
 
-@strawberry.type(name="Viewer", description="Who is asking.")
+@strawberry.type(name="Viewer", description="Who is asking: the logged-in account and what its role allows.")
 class Viewer:
     username: str
     display_name: str
-    roles: list[str]
+    roles: list[str] = strawberry.field(description="district, street, community, department, "
+                                                    "petition_staff, resident or service")
     authenticated: bool
+    scopes: list[str] = strawberry.field(description="OAuth scopes of a department system's token")
+    identity_verified: bool = strawberry.field(
+        description="a verified phone or ID number is linked: myCases finds the viewer's appeals by it")
+    can_dispatch: bool = strawberry.field(description="may dispatch cases (派单)")
+    may_reveal: bool = strawberry.field(
+        description="may ask for personal data in clear (reveal: true) on cases in its jurisdiction; audited")
+    viewer: strawberry.Private[DomainViewer]
 
     @classmethod
     def of(cls, viewer: DomainViewer) -> Viewer:
         return cls(username=viewer.username, display_name=viewer.display_name,
-                   roles=sorted(str(role) for role in viewer.roles), authenticated=viewer.authenticated)
+                   roles=sorted(str(role) for role in viewer.roles), authenticated=viewer.authenticated,
+                   scopes=sorted(viewer.scopes), identity_verified=bool(viewer.identity_hashes),
+                   can_dispatch=can_dispatch(viewer), may_reveal=bool(viewer.roles & _REVEALERS),
+                   viewer=viewer)
+
+    @described("the regions of the viewer's jurisdiction (a street or community officer's)")
+    def regions(self, info: Info) -> list[Region]:
+        regions = info.context.resources.reference.regions
+        return [Region.of(regions[r]) for r in sorted(self.viewer.region_ids) if r in regions]
+
+    @described("the viewer's department (a department's staff or system)")
+    def department(self, info: Info) -> Department | None:
+        department_id = self.viewer.department_id
+        departments = info.context.resources.reference.departments
+        found = None if department_id is None else departments.get(department_id)
+        return None if found is None else Department.of(found)
+
+
+_REVEALERS = frozenset({Role.DISTRICT, Role.STREET, Role.COMMUNITY, Role.DEPARTMENT, Role.PETITION_STAFF})
 
 
 @strawberry.type(description="A record a channel sent that could not be taken in, and why.")

@@ -83,11 +83,12 @@ class Graph:
     """
 
     def __init__(self, base_url: str, token: str | None = None, *, username: str | None = None,
-                 tokens: dict[str, str] | None = None) -> None:
+                 tokens: dict[str, str] | None = None, settings: Settings | None = None) -> None:
         self.base_url = base_url
         self.url = f"{base_url}/graphql"
         self.token = token
         self.username = username
+        self.settings = settings  # the gateway's, when the test started it
         self._tokens = {} if tokens is None else tokens
 
     def as_user(self, username: str) -> Graph:
@@ -95,13 +96,13 @@ class Graph:
         token = self._tokens.get(username)
         if token is None:
             token = self._tokens[username] = login(self.base_url, username)
-        return Graph(self.base_url, token, username=username, tokens=self._tokens)
+        return Graph(self.base_url, token, username=username, tokens=self._tokens, settings=self.settings)
 
     def with_token(self, token: str | None) -> Graph:
-        return Graph(self.base_url, token, tokens=self._tokens)
+        return Graph(self.base_url, token, tokens=self._tokens, settings=self.settings)
 
     def anonymous(self) -> Graph:
-        return Graph(self.base_url, None, tokens=self._tokens)
+        return self.with_token(None)
 
     @property
     def auth_headers(self) -> dict[str, str]:
@@ -185,7 +186,8 @@ def start_gateway(settings: Settings, *, ready: bool = True) -> Iterator[Graph]:
     with serve(create_app(settings), port=settings.port) as url:
         if ready:
             wait_ready(url)
-        yield Graph(url).as_user("center") if ready else Graph(url)
+        graph = Graph(url, settings=settings)
+        yield graph.as_user("center") if ready else graph
 
 
 @pytest.fixture(scope="session")
