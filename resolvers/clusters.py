@@ -10,14 +10,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from auth.rights import Action, can_act, can_view_case, case_scope
+from auth.rights import Action, can_act, case_scope
 from casework import keys
 from casework.clusters import Cluster, ClusterConflict, ClusterPage, ClusterQuery, ClusterSort, ClusterStore
 from casework.model import StoredCase
 from connectors import UnifiedStatus
 from resolvers.cases import page_size
 from resolvers.errors import BadUserInput, Conflict, Forbidden, NotFound, Unauthenticated
-from resolvers.masking import case_facts
+from resolvers.rights import case_facts, visible_case, visible_cases
 
 if TYPE_CHECKING:
     from resolvers.context import GraphContext
@@ -92,8 +92,7 @@ async def dispatch_view(ctx: GraphContext, values: ClusterFilterValues, sort: Cl
 
 
 async def _visible_cases(ctx: GraphContext, cluster: Cluster) -> list[StoredCase]:
-    found = await ctx.loaders.cases.load_many(list(cluster.case_keys))
-    return [c for c in found if c is not None and can_view_case(ctx.viewer, case_facts(ctx, c))]
+    return await visible_cases(ctx, await ctx.loaders.cases.load_many(list(cluster.case_keys)))
 
 
 async def get_cluster(ctx: GraphContext, cluster_id: str) -> Cluster | None:
@@ -126,7 +125,7 @@ async def _require_merge_right(ctx: GraphContext, cases: list[StoredCase]) -> No
     if not ctx.viewer.roles:
         raise Unauthenticated("log in to correct clusters")
     for case in cases:
-        if not can_act(ctx.viewer, Action.MERGE, case_facts(ctx, case)):
+        if not can_act(ctx.viewer, Action.MERGE, await case_facts(ctx, case)):
             raise Forbidden("only dispatchers of the case's area may merge or split clusters")
 
 
@@ -153,8 +152,9 @@ async def merge_clusters(ctx: GraphContext, cluster_ids: list[str]) -> Cluster:
 async def split_case(ctx: GraphContext, case_key: str) -> Cluster:
     """Take the case out of its cluster; answers the new cluster of the case."""
     case = await ctx.loaders.cases.load(case_key)
-    if case is None or not can_view_case(ctx.viewer, case_facts(ctx, case)):
+    if await visible_case(ctx, case) is None:
         raise NotFound("no such case")
+    assert case is not None
     await _require_merge_right(ctx, [case])
     try:
         return await _store(ctx).split(case_key, by=ctx.viewer.username)
