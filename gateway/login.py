@@ -60,8 +60,10 @@ async def login(settings: Settings, redis: Any, hasher: IdentityHasher,
                                audit=audit, token_ttl=settings.token_ttl, base_url=settings.base_url)
         validator = TokenValidator(settings.issuer, settings.oidc_audience, idp,
                                    algorithms=settings.algorithms)
-        log.info("login: embedded identity provider at %s/auth/token (demo accounts, password demo)",
-                 settings.base_url)
+        log.info("login: embedded identity provider at %s/auth/token", settings.base_url)
+        if settings.production and settings.accounts_file is None:
+            log.warning("MINSHENG_ACCOUNTS_FILE is not set: the public demo accounts (password demo) "
+                        "can log in")
     else:
         assert settings.oidc_jwks_url is not None  # settings.issuer checked it
         validator = TokenValidator(settings.issuer, settings.oidc_audience, settings.oidc_jwks_url,
