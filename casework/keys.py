@@ -223,3 +223,48 @@ def cluster_query(query_hash: str, part: int | None = None) -> str:
 def dedup_block(block: str) -> str:
     """Clusters sharing one blocking key (a community, a named place, a resident), by last report."""
     return f"{INDEX}:dd:{block}"
+
+
+# -- dispatch, supervision and feedback (casework/dispatch.py, outbox.py, whistles.py, stats.py) -------------
+#
+# ``ms:dispatch:{<cluster id>}``      hash: the cluster's dispatch record (``doc`` JSON, ``v`` version)
+# ``ms:{dx}:open``                    zset: open assignment id → deadline (overdue = score < now)
+# ``ms:{dx}:open:dims``               hash: open assignment id → its statistics dimensions (JSON)
+# ``ms:{dx}:cube``                    hash: statistics counters, field ``metric|street|…|channel|day``
+# ``ms:{dx}:whistle:seq``             counter: the last 吹哨单 number
+# ``ms:whistle:{<no>}``               hash: one whistle order (``doc`` JSON)
+# ``ms:{dx}:whistles``                zset: whistle numbers by report deadline
+# ``ms:{ob}:items``                   hash: write-back delivery id → JSON (action, attempts, state)
+# ``ms:{ob}:due``                     zset: case key → when its head delivery is due (the worker's queue)
+# ``ms:{ob}:q:<case key>``            list: a case's undelivered deliveries, in order
+# ``ms:{ob}:case:<case key>``         list: every delivery of a case (``Case.writeBacks``)
+# ``ms:{ob}:dead``                    list: dead-lettered delivery ids, newest first
+# ``ms:{dx}:router``                  the routing worker's consumer group on ``ms:events``
+
+DISPATCH_INDEX = f"{PREFIX}:{{dx}}"
+OUTBOX = f"{PREFIX}:{{ob}}"
+OPEN_ASSIGNMENTS = f"{DISPATCH_INDEX}:open"
+OPEN_ASSIGNMENT_DIMS = f"{DISPATCH_INDEX}:open:dims"
+STATS_CUBE = f"{DISPATCH_INDEX}:cube"
+WHISTLE_SEQUENCE = f"{DISPATCH_INDEX}:whistle:seq"
+WHISTLES = f"{DISPATCH_INDEX}:whistles"
+OUTBOX_ITEMS = f"{OUTBOX}:items"
+OUTBOX_DUE = f"{OUTBOX}:due"
+OUTBOX_DEAD = f"{OUTBOX}:dead"
+ROUTER_GROUP = "minsheng-router"
+
+
+def dispatch_record(cluster_id: str) -> str:
+    return f"{PREFIX}:dispatch:{{{cluster_id}}}"
+
+
+def whistle(number: str) -> str:
+    return f"{PREFIX}:whistle:{{{number}}}"
+
+
+def outbox_queue(case_key: str) -> str:
+    return f"{OUTBOX}:q:{case_key}"
+
+
+def case_write_backs(case_key: str) -> str:
+    return f"{OUTBOX}:case:{case_key}"
