@@ -30,16 +30,16 @@ def beijing(*parts: int) -> datetime:
 
 def test_china_holidays_and_make_up_days_count() -> None:
     calendar = WorkCalendar()
-    assert not calendar.is_workday(date(2026, 10, 1))      # 国庆
-    assert calendar.is_workday(date(2026, 10, 10))         # a Saturday made a working day (调休)
-    assert not calendar.is_workday(date(2026, 10, 11))     # an ordinary Sunday
+    assert not calendar.is_workday(date(2026, 10, 1))  # 国庆
+    assert calendar.is_workday(date(2026, 10, 10))  # a Saturday made a working day (调休)
+    assert not calendar.is_workday(date(2026, 10, 11))  # an ordinary Sunday
     assert calendar.covers(2026)
 
 
 def test_a_year_the_library_does_not_know_falls_back_to_weekdays() -> None:
     calendar = WorkCalendar()
     assert not calendar.covers(2099)
-    assert calendar.is_workday(date(2099, 1, 5))      # a Monday
+    assert calendar.is_workday(date(2099, 1, 5))  # a Monday
     assert not calendar.is_workday(date(2099, 1, 3))  # a Saturday
 
 
@@ -59,8 +59,12 @@ def test_statutory_limits_per_channel(policies: DeadlinePolicies) -> None:
     assert policies.deadline(["mailbox"], "sign", start) == start + timedelta(minutes=10)
     assert policies.deadline(["mailbox"], "contact", start) == start + timedelta(minutes=30)
     # 书记在线: general items at the community the same day, major ones in 3 working days
-    assert policies.deadline(["secretary"], "handle", start, Tier.COMMUNITY) == beijing(2026, 11, 2, 23, 59, 59)
-    assert policies.deadline(["secretary"], "handle", start, Tier.DISTRICT) == beijing(2026, 11, 5, 23, 59, 59)
+    assert policies.deadline(["secretary"], "handle", start, Tier.COMMUNITY) == beijing(
+        2026, 11, 2, 23, 59, 59
+    )
+    assert policies.deadline(["secretary"], "handle", start, Tier.DISTRICT) == beijing(
+        2026, 11, 5, 23, 59, 59
+    )
     # an unknown channel gets the default; a cluster of several channels the strictest
     assert policies.deadline(["grid-app"], "handle", start) == beijing(2026, 11, 9, 23, 59, 59)
     assert policies.deadline(["petition", "legalaid"], "handle", start) == beijing(2026, 11, 9, 23, 59, 59)
@@ -75,10 +79,10 @@ def test_cards_move_with_the_clock(policies: DeadlinePolicies) -> None:
     clock.set(beijing(2026, 10, 12, 12, 0))  # less than a fifth of the time left: near due
     state = timing(start, deadline, clock(), policies)
     assert (state.near_due, state.overdue, state.card) == (True, False, Card.YELLOW)
-    clock.set(beijing(2026, 10, 14, 9, 0))   # just past due
+    clock.set(beijing(2026, 10, 14, 9, 0))  # just past due
     state = timing(start, deadline, clock(), policies)
     assert (state.overdue, state.card) == (True, Card.YELLOW)
-    clock.set(beijing(2026, 10, 25, 9, 0))   # overdue by more than half the allowed time
+    clock.set(beijing(2026, 10, 25, 9, 0))  # overdue by more than half the allowed time
     assert timing(start, deadline, clock(), policies).card is Card.RED
     # returned twice: red whatever the time
     assert timing(start, deadline, start, policies, returns=2).card is Card.RED
@@ -90,22 +94,27 @@ def test_bad_policy_files_list_every_problem(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as caught:
         DeadlinePolicies.load(path)
     text = " ".join(caught.value.problems)
-    assert "default.handle" in text and "handel" in text and "x.sign" in text
+    assert "default.handle" in text
+    assert "handel" in text
+    assert "x.sign" in text
 
 
 def test_routing_rules_suggest_department_place_and_tier(reference: Reference) -> None:
     rules = RoutingRules.load(reference)
     community = next(r for r in reference.regions.values() if r.level.value == "COMMUNITY")
     street = reference.regions[community.parent_id or ""]
-    garbage = rules.suggest("01010102", community.id)          # 垃圾清运: 属地, community, automatic
-    assert garbage.tier is Tier.COMMUNITY and garbage.automatic
-    assert garbage.department_id == next(d.id for d in reference.departments.values() if d.region_id == street.id)
+    garbage = rules.suggest("01010102", community.id)  # 垃圾清运: 属地, community, automatic
+    assert garbage.tier is Tier.COMMUNITY
+    assert garbage.automatic
+    assert garbage.department_id == next(
+        d.id for d in reference.departments.values() if d.region_id == street.id
+    )
     assert (garbage.street_id, garbage.community_id) == (street.id, community.id)
-    noise = rules.suggest("0102", community.id)                # 生态环境: the eco bureau, waits in the pool
+    noise = rules.suggest("0102", community.id)  # 生态环境: the eco bureau, waits in the pool
     assert (noise.department_id, noise.tier, noise.automatic) == ("dept-eco", Tier.STREET, False)
     group = rules.suggest("01010102", community.id, people=30)  # 集体访: district, a person decides
     assert (group.tier, group.automatic) == (Tier.DISTRICT, False)
-    medical = rules.suggest("0208", community.id)              # no rule: departments.yaml's 分管
+    medical = rules.suggest("0208", community.id)  # no rule: departments.yaml's 分管
     assert medical.department_id == "dept-health"
 
 
@@ -115,4 +124,6 @@ def test_routing_rules_naming_unknown_things_are_refused(reference: Reference, t
     with pytest.raises(ConfigError) as caught:
         RoutingRules.load(reference, path)
     text = " ".join(caught.value.problems)
-    assert "9999" in text and "dept-nowhere" in text and "GALAXY" in text
+    assert "9999" in text
+    assert "dept-nowhere" in text
+    assert "GALAXY" in text
