@@ -34,7 +34,17 @@ from casework.assignments import (
 )
 from casework.clusterbook import ClusterBook, ClusterView
 from casework.deadlines import DeadlinePolicies, Timing, timing
-from casework.events import EventLog
+from casework.events import (
+    ASSIGNMENT_DISPATCHED,
+    ASSIGNMENT_PROGRESSED,
+    ASSIGNMENT_RESOLVED,
+    ASSIGNMENT_RETURNED,
+    ASSIGNMENT_SIGNED,
+    CLUSTER_ESCALATED,
+    EVALUATION_ADDED,
+    EventLog,
+    event_fields,
+)
 from casework.model import StoredCase
 from casework.outbox import Delivery, delivery_id, enqueue_in
 from casework.reference import Reference
@@ -44,25 +54,8 @@ from casework.store import CaseStore
 from casework.workdays import Clock, system_clock
 from connectors import UnifiedStatus, WriteBackKind
 
-__all__ = [
-    "ASSIGNMENT_DISPATCHED",
-    "ASSIGNMENT_PROGRESS",
-    "ASSIGNMENT_RETURNED",
-    "ASSIGNMENT_SIGNED",
-    "CASE_EVALUATED",
-    "CLUSTER_ESCALATED",
-    "CLUSTER_RESOLVED",
-    "Change",
-    "Dispatcher",
-]
+__all__ = ["Change", "Dispatcher"]
 
-ASSIGNMENT_DISPATCHED = "assignment.dispatched"
-ASSIGNMENT_SIGNED = "assignment.signed"
-ASSIGNMENT_PROGRESS = "assignment.progress"
-ASSIGNMENT_RETURNED = "assignment.returned"
-CLUSTER_RESOLVED = "assignment.resolved"
-CLUSTER_ESCALATED = "cluster.escalated"
-CASE_EVALUATED = "evaluation.added"
 MAX_RETRIES = 50
 MAX_TEXT = 2000
 _FRESH = frozenset({UnifiedStatus.SUBMITTED, UnifiedStatus.RETURNED})
@@ -250,7 +243,7 @@ class Dispatcher:
         return await self._change(
             cluster_id,
             Change(
-                ASSIGNMENT_PROGRESS,
+                ASSIGNMENT_PROGRESSED,
                 lambda r, c: r.add_progress(
                     assignment_id_, Progress(at=self.clock(), actor=actor, message=text)
                 ),
@@ -283,7 +276,7 @@ class Dispatcher:
         return await self._change(
             cluster_id,
             Change(
-                CLUSTER_RESOLVED,
+                ASSIGNMENT_RESOLVED,
                 lambda r, c: r.resolve(Progress(at=self.clock(), actor=actor, kind="RESOLVED", message=text)),
                 actor,
                 message=f"已办结：{text}",
@@ -327,7 +320,7 @@ class Dispatcher:
         return await self._change(
             cluster_id,
             Change(
-                CASE_EVALUATED,
+                EVALUATION_ADDED,
                 lambda r, c: r.evaluate(evaluation),
                 actor,
                 metric="evaluated",
@@ -382,20 +375,24 @@ class Dispatcher:
             department_id=current.department_id if current and current.open else None,
             deadline=current.deadline if current and current.open else None,
         )
+        touched = {a.department_id for a in (old.current, current) if a is not None}
         self.events.append_in(
             pipe,
             change.event,
-            {
-                "cluster": cluster.id,
-                "status": new.status.value,
-                "previous": old.status.value,
-                "assignment": current.id if current else "",
-                "department_id": current.department_id if current else "",
-                "case": change.case_key or "",
-                "by": change.actor,
-                "version": str(new.version),
-                "at": now.isoformat(),
-            },
+            event_fields(
+                cases=[change.case_key] if change.case_key else cluster.members,
+                cluster=cluster.id,
+                departments=sorted(touched),
+                regions=[c.region_id for c in cases],
+                channels=cluster.channels,
+                parties=[h for c in cases for h in self.store.appellant_hashes(c)],
+                actor=change.actor,
+                at=now,
+                status=new.status.value,
+                previous=old.status.value,
+                assignment=current.id if current else None,
+                version=str(new.version),
+            ),
         )
         if change.write_back is not None:
             enqueue_in(pipe, self._deliveries(change, new, cases, now), now)

@@ -29,7 +29,7 @@ from typing import Any, Protocol
 from pydantic import BaseModel, ConfigDict
 
 from casework import keys
-from casework.events import EventLog
+from casework.events import WRITEBACK_DELIVERED, WRITEBACK_FAILED, EventLog, event_fields
 from casework.workdays import Clock, system_clock
 from connectors import (
     AuthenticationFailed,
@@ -42,8 +42,6 @@ from connectors import (
 )
 
 __all__ = [
-    "WRITEBACK_DELIVERED",
-    "WRITEBACK_FAILED",
     "Delivery",
     "DeliveryState",
     "Outbox",
@@ -53,8 +51,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-WRITEBACK_DELIVERED = "writeback.delivered"
-WRITEBACK_FAILED = "writeback.failed"
 
 # Claim a case's head delivery: only when it is due, and push its due time out by the lease.
 _CLAIM = """
@@ -285,17 +281,20 @@ class Outbox:
             pipe.zadd(keys.OUTBOX_DUE, {delivery.case_key: now.timestamp()})  # the next one, if any
             if state is DeliveryState.DEAD:
                 pipe.lpush(keys.OUTBOX_DEAD, delivery.id)
+            else:  # the channel's record changed: the cached live copy is stale now
+                pipe.delete(keys.source_cache(delivery.channel, delivery.source_id))
             self.events.append_in(
                 pipe,
                 WRITEBACK_DELIVERED if result is not None else WRITEBACK_FAILED,
-                {
-                    "case": delivery.case_key,
-                    "channel": delivery.channel,
-                    "delivery": delivery.id,
-                    "kind": delivery.kind.value,
-                    "state": state.value,
-                    "at": now.isoformat(),
-                },
+                event_fields(
+                    cases=[delivery.case_key],
+                    channels=[delivery.channel],
+                    at=now,
+                    delivery=delivery.id,
+                    kind=delivery.kind.value,
+                    state=state.value,
+                    event=delivery.event,
+                ),
             )
             await pipe.execute()
         if state is DeliveryState.DEAD:

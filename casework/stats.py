@@ -79,8 +79,11 @@ class StatsFilter:
     channels: frozenset[str] | None = None
     day_from: str | None = None  # ISO dates, inclusive
     day_to: str | None = None
+    regions: frozenset[str] | None = None          # a viewer's jurisdiction: street or community ids
 
     def allows(self, dims: Dims) -> bool:
+        if self.regions is not None and not {dims.street, dims.community} & self.regions:
+            return False
         checks = (
             (self.streets, dims.street),
             (self.communities, dims.community),

@@ -27,6 +27,7 @@ from auth.audit import AuditLog
 from auth.identity import IdentityHasher
 from auth.replay import ReplayGuard
 from casework.channels import ChannelSet
+from casework.clusterbook import StoreClusters
 from casework.clusters import ClusterStore
 from casework.eventfeed import EventFeed, running
 from casework.events import EventLog
@@ -35,6 +36,7 @@ from casework.reference import Reference
 from casework.store import CaseStore
 from connectors import Connector, registry
 from gateway.channels import load_channels
+from gateway.dispatching import dispatching
 from gateway.embedded import LateMount, redis_client, sub_app_lifespan, wait_until_listening
 from gateway.graphql_http import GraphQLEndpoint
 from gateway.graphql_sse import EventStreams
@@ -120,13 +122,16 @@ async def _lifespan(app: Starlette, settings: Settings, sandbox_mount: LateMount
             await stack.enter_async_context(_sandbox(settings, sandbox_mount))
         channels = await stack.enter_async_context(ChannelSet(configs))
         intake = MeteredIntake(store, channels, app.state.metrics, clusters=clusters)
+        parts = await stack.enter_async_context(
+            dispatching(settings, redis, store, events, channels, clusters=StoreClusters(clusters)))
         app.state.resources = Resources(
             store=store, reference=reference, events=events, channels=channels,
             limits=Limits(max_page_size=settings.max_page_size, source_timeout=settings.source_timeout,
                           source_cache_ttl=settings.source_cache_ttl),
             observe_upstream=app.state.metrics.observe_upstream, authenticator=auth.authenticator,
             audit=audit, hasher=hasher, replay=ReplayGuard(redis, window=settings.webhook_window),
-            clusters=clusters, feed=feed)
+            clusters=clusters, feed=feed, dispatcher=parts.dispatcher, outbox=parts.outbox,
+            whistles=parts.whistles)
         app.state.intake = intake
         app.state.sync = settings.sync
         if settings.sync:

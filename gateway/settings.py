@@ -45,6 +45,7 @@ variable                    meaning (default)
 ``MINSHENG_WS_INIT_TIMEOUT`` seconds a WebSocket may take to send ``connection_init`` (10)
 ``MINSHENG_WS_KEEPALIVE``   seconds between the server's pings; an unanswered one closes (15; 0: off)
 ``MINSHENG_WS_MAX_SUBSCRIPTIONS`` operations one WebSocket may run at once (20)
+``MINSHENG_AUTO_DISPATCH``  dispatch new clusters whose routing rule is automatic at once (on)
 =========================== ===================================================================
 """
 
@@ -113,6 +114,7 @@ class Settings(BaseSettings):
     ws_init_timeout: float = Field(10.0, gt=0, validation_alias=_env("MINSHENG_WS_INIT_TIMEOUT"))
     ws_keepalive: float = Field(15.0, ge=0, validation_alias=_env("MINSHENG_WS_KEEPALIVE"))
     ws_max_subscriptions: int = Field(20, ge=1, validation_alias=_env("MINSHENG_WS_MAX_SUBSCRIPTIONS"))
+    auto_dispatch: bool = Field(True, validation_alias=_env("MINSHENG_AUTO_DISPATCH"))
 
     @property
     def allowed_origins(self) -> tuple[str, ...]:

@@ -21,10 +21,13 @@ if TYPE_CHECKING:
     from auth.replay import ReplayGuard
     from casework.channels import ChannelSet
     from casework.clusters import ClusterStore
+    from casework.dispatch import Dispatcher
     from casework.eventfeed import EventFeed
     from casework.events import EventLog
+    from casework.outbox import Outbox
     from casework.reference import Reference
     from casework.store import CaseStore
+    from casework.whistles import WhistleBook
 
 __all__ = ["GraphContext", "Limits", "Resources", "UpstreamObserver", "build_context"]
 
@@ -70,6 +73,9 @@ class Resources:
     replay: ReplayGuard | None = None
     clusters: ClusterStore | None = None   # 民声云 clusters (dispatchView); None in tools without dedup
     feed: EventFeed | None = None  # the process's one live reader of the event log (subscriptions)
+    dispatcher: Dispatcher | None = None   # dispatch, deadlines, statistics (None in unit tests)
+    outbox: Outbox | None = None           # write-backs to the channels
+    whistles: WhistleBook | None = None    # 吹哨单
 
 
 @dataclass(slots=True)

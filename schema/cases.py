@@ -11,11 +11,13 @@ from casework.model import CasePage, CaseQuery, RegionLevel, StoredCase
 from connectors import UnifiedStatus
 from resolvers import cases as case_resolvers
 from resolvers import clusters as cluster_resolvers
+from resolvers import dispatch as dispatch_resolvers
 from resolvers import reference as reference_resolvers
 from resolvers.channels import get_channel
 from resolvers.context import GraphContext
 from resolvers.ids import decode_id_of, encode_global_id
 from resolvers.masking import case_address, mask_free_text
+from schema.dispatch import Assignment, ClusterDispatch, Evaluation, WriteBack
 from schema.sources import SourceRecord
 from schema.types import Channel, EventCategory, Location, Node, Party, Region, described
 
@@ -141,6 +143,27 @@ class Case(Node):
     async def source(self, info: Info, reveal: Reveal = False) -> SourceRecord | None:
         return await case_resolvers.case_source(  # type: ignore[return-value]
             info.context, self.stored, reveal=reveal)
+
+    @described("反馈: every write-back of the dispatch step to this case's own channel, oldest first")
+    async def write_backs(self, info: Info) -> list[WriteBack]:
+        return [WriteBack.of(d) for d in await dispatch_resolvers.write_backs(info.context, self.stored.key)]
+
+    @described("the dispatch state of this case's cluster: assignment, deadline, cards, evaluations")
+    async def dispatch(self, info: Info) -> ClusterDispatch | None:
+        record = await dispatch_resolvers.case_record(info.context, self.stored.key)
+        return None if record is None else ClusterDispatch.of(record)
+
+    @described("the current (or last) assignment of this case's cluster")
+    async def assignment(self, info: Info) -> Assignment | None:
+        record = await dispatch_resolvers.case_record(info.context, self.stored.key)
+        current = None if record is None else record.current
+        return None if current is None else Assignment.of(current)
+
+    @described("the resident's rating of the outcome (评价)")
+    async def evaluation(self, info: Info) -> Evaluation | None:
+        record = await dispatch_resolvers.case_record(info.context, self.stored.key)
+        found = None if record is None else record.evaluations.get(self.stored.key)
+        return None if found is None else Evaluation.of(found)
 
 
 @strawberry.input(description="Filters of Query.cases; all given filters must hold.")

@@ -8,6 +8,7 @@ from resolvers import clusters as cluster_resolvers
 from resolvers.context import GraphContext
 from resolvers.ids import decode_id_of
 from schema.clusters import Cluster, ClusterPayload
+from schema.dispatch_api import DispatchMutations
 from schema.types import described
 
 __all__ = ["Mutation"]
@@ -16,7 +17,9 @@ Info = strawberry.Info[GraphContext, None]
 
 
 @strawberry.type
-class Mutation:
+class Mutation(DispatchMutations):
+    """Every write of the graph; dispatch's family lives in schema.dispatch_api and is inherited."""
+
     @described("Merge clusters into one (民声云); the result is kept as the dispatcher decided.")
     async def merge_clusters(self, info: Info, ids: list[strawberry.ID]) -> ClusterPayload:
         keys = [decode_id_of("Cluster", i) for i in ids]

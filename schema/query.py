@@ -17,6 +17,7 @@ from resolvers.ids import decode_global_id, decode_id_of
 from resolvers.nodes import load_node
 from schema.cases import Case, CaseConnection, CaseFilter
 from schema.clusters import Cluster, ClusterConnection, ClusterFilter, DispatchSort, sort_of
+from schema.dispatch_api import DispatchQueries
 from schema.types import Channel, Department, EventCategory, Node, QuarantineRecord, Region, Viewer, described
 
 __all__ = ["NODE_TYPES", "Query"]
@@ -35,7 +36,7 @@ NODE_TYPES: dict[str, Callable[[Any], Node]] = {
 
 
 @strawberry.type
-class Query:
+class Query(DispatchQueries):
     @described("Any object by its global id; null when there is none.")
     async def node(self, info: Info, id: strawberry.ID) -> Node | None:
         type_name, key = decode_global_id(id)

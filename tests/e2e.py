@@ -160,6 +160,7 @@ def gateway_settings(redis_url: str | None, channels_file: Path, sandbox_url: st
                      sync: bool = True, **overrides: Any) -> Settings:
     port = port or free_port()
     overrides.setdefault("audit_path", Path(tempfile.mkdtemp(prefix="minsheng-audit-")) / "audit.jsonl")
+    overrides.setdefault("auto_dispatch", False)  # the shared sandbox must not receive automatic write-backs
     return Settings(redis_url=redis_url, channels_file=channels_file, sandbox_enabled=False,
                     sandbox_base_url=sandbox_url, port=port, sync=sync, **overrides)
 

@@ -1,0 +1,63 @@
+"""The dispatch step's shared parts and background workers, built in the app's lifespan.
+
+:func:`dispatching` builds the :class:`~casework.dispatch.Dispatcher` (routing rules and deadline
+policies from their data files), the write-back :class:`~casework.outbox.Outbox`, the whistle book,
+and runs two workers until the gateway stops: the outbox (delivers write-backs to the channels) and
+the router (counts new cases into the statistics and dispatches clusters whose rule is automatic).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import socket
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+from casework.channels import ChannelSet
+from casework.clusterbook import ClusterBook, SingleCaseClusters
+from casework.deadlines import DeadlinePolicies
+from casework.dispatch import Dispatcher
+from casework.events import EventLog
+from casework.outbox import Outbox
+from casework.router import Router
+from casework.routing import RoutingRules
+from casework.store import CaseStore
+from casework.whistles import WhistleBook
+from gateway.settings import Settings
+
+__all__ = ["DispatchParts", "dispatching"]
+
+
+@dataclass(frozen=True, slots=True)
+class DispatchParts:
+    dispatcher: Dispatcher
+    outbox: Outbox
+    whistles: WhistleBook
+
+
+@contextlib.asynccontextmanager
+async def dispatching(settings: Settings, redis: Any, store: CaseStore, events: EventLog,
+                      channels: ChannelSet,
+                      clusters: ClusterBook | None = None) -> AsyncIterator[DispatchParts]:
+    """The dispatch parts, with the outbox and router running while the context is open."""
+    reference = store.reference
+    writable = frozenset(k for k, r in channels.items() if r.connector.describe().capabilities.write_back)
+    dispatcher = Dispatcher(redis, store, clusters or SingleCaseClusters(store), RoutingRules.load(reference),
+                            DeadlinePolicies.load(), events, writable=writable)
+    outbox = Outbox(redis, channels, events)
+    whistles = WhistleBook(redis, reference, events)
+    router = Router(dispatcher, consumer=f"{socket.gethostname()}-{os.getpid()}",
+                    auto_dispatch=settings.auto_dispatch)
+    tasks = [asyncio.create_task(outbox.run(), name="minsheng-outbox"),
+             asyncio.create_task(router.run(), name="minsheng-router")]
+    try:
+        yield DispatchParts(dispatcher, outbox, whistles)
+    finally:
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task

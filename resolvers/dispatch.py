@@ -1,0 +1,320 @@
+"""What the dispatch mutations and queries do: rights, audit, and the domain's refusals as GraphQL errors.
+
+Every mutation (1) finds the cluster and its member cases, (2) checks the viewer may act on it —
+a cluster is acted on through its member cases: the viewer must be allowed the action on at least
+one of them (a cluster the viewer cannot see at all is NOT_FOUND), (3) runs the domain operation
+and (4) audits the write, whatever the outcome. The domain's refusals map to codes:
+:class:`~casework.assignments.InvalidTransition` → CONFLICT, ``InvalidInput`` → BAD_USER_INPUT,
+``UnknownObject`` → NOT_FOUND.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import replace
+from datetime import UTC, datetime
+from typing import TypeVar
+
+from auth.audit import Outcome
+from auth.rights import (
+    Action,
+    CaseFacts,
+    can_act,
+    can_view_case,
+    can_view_stats,
+    case_scope,
+    is_operator,
+    is_respondent_role,
+)
+from auth.viewer import Role, Viewer
+from casework.assignments import DispatchError, DispatchRecord, InvalidInput, InvalidTransition, Rating
+from casework.clusterbook import ClusterView
+from casework.dispatch import Dispatcher
+from casework.model import StoredCase
+from casework.outbox import Delivery, Outbox
+from casework.routing import Tier
+from casework.stats import StatsFilter
+from casework.whistles import Whistle, WhistleBook
+from resolvers.context import GraphContext
+from resolvers.errors import BadUserInput, Conflict, Forbidden, GraphError, NotFound, Unauthenticated
+
+__all__ = [
+    "act_on_case",
+    "act_on_cluster",
+    "case_record",
+    "dispatcher",
+    "domain_errors",
+    "now",
+    "outbox",
+    "scoped_stats_filter",
+    "visible_record",
+    "whistles",
+]
+
+T = TypeVar("T")
+
+
+def dispatcher(ctx: GraphContext) -> Dispatcher:
+    found = ctx.resources.dispatcher
+    if found is None:
+        raise GraphError("dispatch is not configured in this gateway")
+    return found
+
+
+def outbox(ctx: GraphContext) -> Outbox:
+    found = ctx.resources.outbox
+    if found is None:
+        raise GraphError("the write-back outbox is not configured in this gateway")
+    return found
+
+
+def whistles(ctx: GraphContext) -> WhistleBook:
+    found = ctx.resources.whistles
+    if found is None:
+        raise GraphError("whistle orders are not configured in this gateway")
+    return found
+
+
+@contextlib.asynccontextmanager
+async def domain_errors() -> AsyncIterator[None]:
+    """Translate the dispatch step's refusals into the graph's errors, once, here."""
+    try:
+        yield
+    except InvalidTransition as exc:
+        raise Conflict(exc.message) from None
+    except InvalidInput as exc:
+        raise BadUserInput(exc.message) from None
+    except DispatchError as exc:  # UnknownObject
+        raise NotFound(exc.message) from None
+
+
+def actor_of(viewer: Viewer) -> str:
+    """The acting user as the channels' own audit records it."""
+    if viewer.display_name and viewer.display_name != viewer.username:
+        return f"{viewer.display_name}({viewer.username})"
+    return viewer.username
+
+
+def _facts(ctx: GraphContext, case: StoredCase, departments: frozenset[str]) -> CaseFacts:
+    reference = ctx.resources.reference
+    regions: frozenset[str] = frozenset()
+    if case.region_id and case.region_id in reference.regions:
+        regions = frozenset(r.id for r in reference.region_ancestors(case.region_id))
+    hashes: set[str] = set()
+    hasher = ctx.resources.hasher
+    if hasher is not None:
+        for party in case.parties:
+            if not is_respondent_role(party.role):
+                hashes |= hasher.hashes(phone=party.phone, id_number=party.id_number)
+    return CaseFacts(
+        channel=case.channel, region_ids=regions, department_ids=departments, party_hashes=frozenset(hashes)
+    )
+
+
+def _departments(record: DispatchRecord) -> frozenset[str]:
+    """Departments the cluster is assigned to now, or was and handled it (sign, resolve)."""
+    return frozenset(a.department_id for a in record.assignments if a.status.value != "RETURNED")
+
+
+async def _members(ctx: GraphContext, cluster: ClusterView) -> list[StoredCase]:
+    return [c for c in await ctx.resources.store.get_many(list(cluster.members)) if c is not None]
+
+
+def _require(
+    ctx: GraphContext, action: Action, cases: list[StoredCase], record: DispatchRecord, object_id: str
+) -> None:
+    viewer = ctx.viewer
+    if not viewer.roles:
+        raise Unauthenticated("log in to do this")
+    facts = [_facts(ctx, case, _departments(record)) for case in cases]
+    if not any(can_view_case(viewer, f) for f in facts):
+        raise NotFound("no such object")
+    if not any(can_act(viewer, action, f) for f in facts):
+        _audit(ctx, str(action), object_id, Outcome.DENIED)
+        raise Forbidden(f"you may not {action} this")
+
+
+def _audit(ctx: GraphContext, action: str, object_id: str, outcome: str, detail: str | None = None) -> None:
+    audit = ctx.resources.audit
+    if audit is not None:
+        audit.record(ctx.viewer, action, object_id, outcome=outcome, detail=detail)
+
+
+async def _audited(ctx: GraphContext, action: str, object_id: str, run: Callable[[], Awaitable[T]]) -> T:
+    try:
+        async with domain_errors():
+            result = await run()
+    except GraphError as exc:
+        _audit(ctx, action, object_id, Outcome.FAILED, exc.message)
+        raise
+    _audit(ctx, action, object_id, Outcome.OK)
+    return result
+
+
+async def act_on_cluster(
+    ctx: GraphContext,
+    action: Action,
+    mutation: str,
+    cluster_id: str,
+    run: Callable[[Dispatcher], Awaitable[T]],
+) -> T:
+    """Check the rights on ``cluster_id``, then ``run`` the domain operation, audited as ``mutation``."""
+    found = dispatcher(ctx)
+    async with domain_errors():
+        cluster = await found.cluster(cluster_id)
+    record = await found.record(cluster_id)
+    _require(ctx, action, await _members(ctx, cluster), record, cluster_id)
+    return await _audited(ctx, mutation, cluster_id, lambda: run(found))
+
+
+async def act_on_case(
+    ctx: GraphContext, action: Action, mutation: str, case_key: str, run: Callable[[Dispatcher], Awaitable[T]]
+) -> T:
+    """As :func:`act_on_cluster`, for an operation on one member case (a resident's rating)."""
+    found = dispatcher(ctx)
+    case = await ctx.resources.store.get(case_key)
+    cluster_id = await found.clusters.cluster_of(case_key)
+    if case is None or cluster_id is None:
+        raise NotFound("no such case")
+    record = await found.record(cluster_id)
+    _require(ctx, action, [case], record, case_key)
+    return await _audited(ctx, mutation, case_key, lambda: run(found))
+
+
+async def evaluate(
+    ctx: GraphContext, case_key: str, rating: Rating, comment: str, by_channel: bool
+) -> DispatchRecord:
+    """A resident rates their own case; an operator may record a rating the channel reported."""
+    viewer = ctx.viewer
+    if by_channel:
+        if not is_operator(viewer):
+            raise Forbidden("only the command centre records ratings reported by a channel")
+        return await _audited(
+            ctx,
+            "evaluateCase",
+            case_key,
+            lambda: dispatcher(ctx).evaluate(case_key, actor_of(viewer), rating, comment, by_channel=True),
+        )
+    return await act_on_case(
+        ctx,
+        Action.EVALUATE,
+        "evaluateCase",
+        case_key,
+        lambda d: d.evaluate(case_key, actor_of(viewer), rating, comment),
+    )
+
+
+def handler_department(ctx: GraphContext, record: DispatchRecord, assignment_id: str) -> str:
+    """The department a signing/reporting viewer acts for: its own, or (operators) the assignment's."""
+    viewer = ctx.viewer
+    if viewer.department_id:
+        return viewer.department_id
+    return record.assignment(assignment_id).department_id
+
+
+def tier_of(value: str | None) -> Tier | None:
+    if value is None:
+        return None
+    try:
+        return Tier(value)
+    except ValueError:
+        raise BadUserInput(f"unknown tier {value!r}") from None
+
+
+async def issue_whistle(
+    ctx: GraphContext,
+    cluster_id: str | None,
+    departments: list[str],
+    place: str,
+    report_by: datetime,
+    summary: str,
+) -> Whistle:
+    viewer = ctx.viewer
+    members: tuple[str, ...] = ()
+    region_id = None
+    if cluster_id is not None:
+        found = dispatcher(ctx)
+        async with domain_errors():
+            cluster = await found.cluster(cluster_id)
+        _require(
+            ctx, Action.WHISTLE, await _members(ctx, cluster), await found.record(cluster_id), cluster_id
+        )
+        members, region_id = cluster.members, cluster.region_id
+    elif not viewer.roles & {Role.DISTRICT, Role.STREET, Role.COMMUNITY, Role.OPEN}:
+        raise Forbidden("only communities, streets and the district issue whistle orders")
+    return await _audited(
+        ctx,
+        "issueWhistle",
+        cluster_id or "-",
+        lambda: whistles(ctx).issue(
+            departments=departments,
+            place=place,
+            report_by=report_by,
+            summary=summary,
+            actor=actor_of(viewer),
+            cluster_id=cluster_id,
+            region_id=region_id,
+            members=members,
+        ),
+    )
+
+
+async def report_to_whistle(ctx: GraphContext, sequence: str, department_id: str | None) -> Whistle:
+    viewer = ctx.viewer
+    if not viewer.roles:
+        raise Unauthenticated("log in to do this")
+    department = viewer.department_id or (
+        department_id if Role.OPEN in viewer.roles or is_operator(viewer) else None
+    )
+    if department is None:
+        raise Forbidden("only a summoned department reports to a whistle order")
+    return await _audited(
+        ctx, "reportToWhistle", sequence, lambda: whistles(ctx).report(sequence, department, actor_of(viewer))
+    )
+
+
+def scoped_stats_filter(ctx: GraphContext, flt: StatsFilter) -> StatsFilter:
+    """The filter narrowed to what the viewer may count (statistics are for staff only)."""
+    viewer = ctx.viewer
+    if not viewer.roles:
+        raise Unauthenticated("log in to see statistics")
+    if not can_view_stats(viewer):
+        raise Forbidden("statistics are for staff")
+    scope = case_scope(viewer)
+    if scope.everything:
+        return flt
+    departments = flt.departments
+    if scope.department_ids and not scope.region_ids:
+        departments = scope.department_ids if departments is None else departments & scope.department_ids
+    return replace(flt, departments=departments, regions=frozenset(scope.region_ids) or None)
+
+
+async def write_backs(ctx: GraphContext, case_key: str) -> list[Delivery]:
+    found = ctx.resources.outbox
+    return [] if found is None else await found.for_case(case_key)
+
+
+def now(ctx: GraphContext) -> datetime:
+    found = ctx.resources.dispatcher
+    return found.clock() if found is not None else datetime.now(UTC)
+
+
+async def visible_record(ctx: GraphContext, cluster_id: str) -> DispatchRecord | None:
+    """The cluster's dispatch record when the viewer may see one of its cases, else ``None``."""
+    found = dispatcher(ctx)
+    cluster = await found.clusters.load(found.redis, cluster_id)
+    if cluster is None:
+        return None
+    record = await found.record(cluster_id)
+    facts = [_facts(ctx, case, _departments(record)) for case in await _members(ctx, cluster)]
+    return record if any(can_view_case(ctx.viewer, f) for f in facts) else None
+
+
+async def case_record(ctx: GraphContext, case_key: str) -> DispatchRecord | None:
+    """The dispatch record of a case's cluster (the case itself was already checked)."""
+    found = ctx.resources.dispatcher
+    if found is None:
+        return None
+    cluster_id = await found.clusters.cluster_of(case_key)
+    return None if cluster_id is None else await found.record(cluster_id)
