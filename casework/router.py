@@ -5,7 +5,8 @@ gateway replicas and a crash re-reads what was not acknowledged. For each event:
 
 * ``case.created`` — counts the case as received (受理量; 集体访 too) in the statistics, acknowledging
   the event in the same ``MULTI`` so it is counted exactly once; then routes its cluster;
-* ``cluster.created`` — routes the new cluster; ``case.clustered`` — counts a repeat report;
+* ``cluster.created`` — routes the new cluster; ``cluster.updated`` with ``change=case.clustered``
+  (a report joined an incident already known) — counts a repeat;
 * routing: when the routing rule is automatic ("系统自动分拨") and the cluster is still in the pool
   with nothing dispatched yet, it is dispatched at once as ``system``.
 """
@@ -21,6 +22,7 @@ from redis.exceptions import ResponseError
 from casework import keys
 from casework.assignments import DispatchError
 from casework.dispatch import Dispatcher
+from casework.events import CASE_CREATED, CLUSTER_CREATED, CLUSTER_UPDATED
 from casework.workdays import BEIJING
 from connectors import UnifiedStatus
 
@@ -93,15 +95,15 @@ class Router:
     async def handle(self, entry_id: str, fields: dict[str, str]) -> None:
         kind = fields.get("type")
         async with self.redis.pipeline(transaction=True) as pipe:
-            if kind == "case.created":
+            if kind == CASE_CREATED:
                 await self._count_received(pipe, fields)
-            elif kind == "case.clustered" and fields.get("created") != "1":
+            elif kind == CLUSTER_UPDATED and fields.get("change") == "case.clustered":  # a repeat report
                 await self._count(pipe, "repeat", fields.get("case", ""))
             pipe.xack(keys.EVENTS, keys.ROUTER_GROUP, entry_id)
             await pipe.execute()
-        if kind == "case.created":
+        if kind == CASE_CREATED:
             await self.route(await self.dispatcher.clusters.cluster_of(fields.get("case", "")))
-        elif kind == "cluster.created":
+        elif kind == CLUSTER_CREATED:
             await self.route(fields.get("cluster"))
 
     async def _count_received(self, pipe: Any, fields: dict[str, str]) -> None:

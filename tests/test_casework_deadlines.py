@@ -56,13 +56,13 @@ def test_statutory_limits_per_channel(policies: DeadlinePolicies) -> None:
     assert policies.deadline(["petition"], "handle", start) == beijing(2027, 1, 1, 23, 59, 59)
     assert policies.deadline(["legalaid"], "accept", start) == beijing(2026, 11, 9, 23, 59, 59)
     assert policies.deadline(["court"], "handle", start) == beijing(2026, 12, 2, 23, 59, 59)
-    assert policies.deadline(["mailbox"], "sign", start) == start + timedelta(minutes=10)
-    assert policies.deadline(["mailbox"], "contact", start) == start + timedelta(minutes=30)
+    assert policies.deadline(["juzhang"], "sign", start) == start + timedelta(minutes=10)
+    assert policies.deadline(["juzhang"], "contact", start) == start + timedelta(minutes=30)
     # 书记在线: general items at the community the same day, major ones in 3 working days
-    assert policies.deadline(["secretary"], "handle", start, Tier.COMMUNITY) == beijing(
+    assert policies.deadline(["shuji"], "handle", start, Tier.COMMUNITY) == beijing(
         2026, 11, 2, 23, 59, 59
     )
-    assert policies.deadline(["secretary"], "handle", start, Tier.DISTRICT) == beijing(
+    assert policies.deadline(["shuji"], "handle", start, Tier.DISTRICT) == beijing(
         2026, 11, 5, 23, 59, 59
     )
     # an unknown channel gets the default; a cluster of several channels the strictest
