@@ -30,9 +30,11 @@ from auth.rights import (
 from auth.viewer import Role, Viewer
 from casework.assignments import DispatchError, DispatchRecord, InvalidInput, InvalidTransition, Rating
 from casework.clusterbook import ClusterView
+from casework.clusters import Cluster
 from casework.dispatch import Dispatcher
 from casework.model import StoredCase
 from casework.outbox import Delivery, Outbox
+from casework.reference import Department
 from casework.routing import Tier
 from casework.stats import StatsFilter
 from casework.whistles import Whistle, WhistleBook
@@ -43,11 +45,13 @@ __all__ = [
     "act_on_case",
     "act_on_cluster",
     "case_record",
+    "cluster_record",
     "dispatcher",
     "domain_errors",
     "now",
     "outbox",
     "scoped_stats_filter",
+    "suggested_department",
     "visible_record",
     "whistles",
 ]
@@ -318,3 +322,20 @@ async def case_record(ctx: GraphContext, case_key: str) -> DispatchRecord | None
         return None
     cluster_id = await found.clusters.cluster_of(case_key)
     return None if cluster_id is None else await found.record(cluster_id)
+
+
+def suggested_department(ctx: GraphContext, cluster: Cluster) -> Department | None:
+    """The routing rules' department for a cluster, from its stored facts (no Redis round trip)."""
+    found = ctx.resources.dispatcher
+    if found is None:
+        return None
+    route = found.routing.suggest(
+        cluster.category_id, cluster.region_id, case_count=cluster.case_count, people=cluster.head_count
+    )
+    return ctx.resources.reference.departments.get(route.department_id or "")
+
+
+async def cluster_record(ctx: GraphContext, cluster_id: str) -> DispatchRecord | None:
+    """The dispatch record of a cluster the viewer already sees."""
+    found = ctx.resources.dispatcher
+    return None if found is None else await found.record(cluster_id)

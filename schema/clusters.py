@@ -12,9 +12,11 @@ from casework.clusters import Cluster as DomainCluster
 from casework.clusters import ClusterPage, ClusterSort, MergeReason
 from connectors import UnifiedStatus
 from resolvers import clusters as cluster_resolvers
+from resolvers import dispatch as dispatch_resolvers
 from resolvers.context import GraphContext
 from resolvers.ids import decode_id_of, encode_global_id
-from schema.types import EventCategory, Node, Region, described
+from schema.dispatch import Assignment, ClusterDispatch
+from schema.types import Department, EventCategory, Node, Region, described
 
 if TYPE_CHECKING:
     from schema.cases import Case, PageInfo
@@ -85,6 +87,22 @@ class Cluster(Node):
                    status=cluster.status, first_received_at=cluster.first_received_at,
                    last_received_at=cluster.last_received_at, risk=cluster.risk, manual=cluster.manual,
                    deadline=cluster.deadline, overdue=cluster.overdue, stored=cluster)
+
+    @described("where the routing rules send it (分管); the reason is on dispatch.suggestedDepartment")
+    def suggested_department(self, info: Info) -> Department | None:
+        found = dispatch_resolvers.suggested_department(info.context, self.stored)
+        return None if found is None else Department.of(found)
+
+    @described("the open (or last) assignment (派单)")
+    async def assignment(self, info: Info) -> Assignment | None:
+        record = await dispatch_resolvers.cluster_record(info.context, self.stored.id)
+        current = None if record is None else record.current
+        return None if current is None else Assignment.of(current)
+
+    @described("dispatch state: assignments, progress, deadline, cards, evaluations")
+    async def dispatch(self, info: Info) -> ClusterDispatch | None:
+        record = await dispatch_resolvers.cluster_record(info.context, self.stored.id)
+        return None if record is None else ClusterDispatch.of(record)
 
     @described("how many reports (cases) the incident has, all channels")
     def case_count(self) -> int:

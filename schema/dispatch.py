@@ -294,6 +294,8 @@ class Whistle(Node):
 
 @strawberry.type(description="One row of 一张表: the counts of one group.")
 class StatsBucket:
+    key: str = strawberry.field(description="the group's dimension values joined by '|' ('' for the total)")
+    label: str = strawberry.field(description="the group in words, e.g. 玉塘街道 / 区城管局")
     street_id: str | None
     community_id: str | None
     department_id: str | None
@@ -316,7 +318,7 @@ class StatsBucket:
     satisfaction_rate: float | None = strawberry.field(description="满意率 = 满意 / 评价数")
 
     @classmethod
-    def of(cls, b: Bucket) -> StatsBucket:
+    def of(cls, b: Bucket, label: str) -> StatsBucket:
         key, counts = b.key, b.counts
 
         def dim(name: str) -> str | None:
@@ -324,6 +326,8 @@ class StatsBucket:
             return None if value in (None, "-") else value
 
         return cls(
+            key="|".join(key.values()),
+            label=label,
             street_id=dim("street"),
             community_id=dim("community"),
             department_id=dim("department"),
@@ -357,6 +361,8 @@ class RegionRisk:
     repeats: int
     group_petitions: int
     score: float = strawberry.field(description="0–1")
+    case_count: int = strawberry.field(description="受理量 (= received)")
+    overdue_count: int = strawberry.field(description="open assignments past their deadline (= overdue)")
     level: RiskLevel
 
     @classmethod
@@ -369,6 +375,8 @@ class RegionRisk:
             group_petitions=r.group_petitions,
             score=r.score,
             level=r.level,
+            case_count=r.received,
+            overdue_count=r.overdue,
         )
 
     @strawberry.field

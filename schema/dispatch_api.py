@@ -2,21 +2,23 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import datetime
 from enum import Enum
 
 import strawberry
 
 from auth.rights import Action
-from casework.assignments import Rating, split_assignment_id
+from casework.assignments import DispatchRecord, Rating, split_assignment_id
 from casework.model import RegionLevel
 from casework.stats import StatsFilter as DomainStatsFilter
+from casework.workdays import BEIJING
 from resolvers import dispatch as dispatch_resolvers
 from resolvers.context import GraphContext
 from resolvers.errors import BadUserInput, NotFound
 from resolvers.ids import decode_global_id, decode_id_of
 from resolvers.rights import require_operator
 from schema.cases import Case
+from schema.clusters import Cluster
 from schema.dispatch import Assignment, ClusterDispatch, RegionRisk, StatsBucket, Whistle, WriteBack
 from schema.types import described
 
@@ -41,8 +43,12 @@ class StatsFilter:
     department_id: strawberry.ID | None = strawberry.UNSET
     category_id: strawberry.ID | None = strawberry.UNSET
     channels: list[str] | None = strawberry.UNSET
-    from_day: date | None = strawberry.UNSET
-    to_day: date | None = strawberry.UNSET
+    from_: datetime | None = strawberry.field(
+        default=None, name="from", description="counted days from (Beijing)"
+    )
+    to: datetime | None = strawberry.field(
+        default=None, description="counted days up to (Beijing), inclusive"
+    )
 
 
 @strawberry.input
@@ -64,7 +70,7 @@ class ProgressInput:
 @strawberry.input
 class ResolveInput:
     cluster_id: strawberry.ID
-    resolution: str
+    reply: str = strawberry.field(description="办理结果: written back to every member case's channel")
 
 
 @strawberry.input
@@ -98,6 +104,7 @@ class EvaluationInput:
 
 @strawberry.type
 class DispatchPayload:
+    cluster: Cluster | None = strawberry.field(description="the 民声云 cluster after the change")
     dispatch: ClusterDispatch
     assignment: Assignment | None
 
@@ -113,13 +120,14 @@ class WhistlePayload:
     whistle: Whistle
 
 
-def _payload(record: object) -> DispatchPayload:
-    from casework.assignments import DispatchRecord
-
-    assert isinstance(record, DispatchRecord)
+async def _payload(info: Info, record: DispatchRecord) -> DispatchPayload:
     current = record.current
+    clusters = info.context.resources.clusters
+    found = None if clusters is None else await clusters.get(record.cluster_id)
     return DispatchPayload(
-        dispatch=ClusterDispatch.of(record), assignment=Assignment.of(current) if current else None
+        cluster=None if found is None else Cluster.of(found),
+        dispatch=ClusterDispatch.of(record),
+        assignment=Assignment.of(current) if current else None,
     )
 
 
@@ -167,7 +175,7 @@ class DispatchMutations:
                 cluster_id, _actor(info), department_id=department, tier=tier, note=input.note or ""
             ),
         )
-        return _payload(record)
+        return await _payload(info, record)
 
     @described("签收: the assigned department takes the assignment.")
     async def sign_assignment(self, info: Info, id: strawberry.ID) -> DispatchPayload:
@@ -175,7 +183,7 @@ class DispatchMutations:
         record = await dispatch_resolvers.act_on_cluster(
             info.context, Action.SIGN, "signAssignment", cluster_id, lambda d: d.sign(key, _actor(info))
         )
-        return _payload(record)
+        return await _payload(info, record)
 
     @described("办理进展: a progress note, written back to every source channel.")
     async def add_progress(self, info: Info, input: ProgressInput) -> DispatchPayload:
@@ -187,7 +195,7 @@ class DispatchMutations:
             cluster_id,
             lambda d: d.add_progress(key, _actor(info), input.message),
         )
-        return _payload(record)
+        return await _payload(info, record)
 
     @described("办结: the cluster is resolved; every member case's channel hears it.")
     async def resolve_cluster(self, info: Info, input: ResolveInput) -> DispatchPayload:
@@ -197,9 +205,9 @@ class DispatchMutations:
             Action.RESOLVE,
             "resolveCluster",
             cluster_id,
-            lambda d: d.resolve(cluster_id, _actor(info), input.resolution),
+            lambda d: d.resolve(cluster_id, _actor(info), input.reply),
         )
-        return _payload(record)
+        return await _payload(info, record)
 
     @described("退单: not this department's matter; the cluster goes back to the pool.")
     async def return_assignment(self, info: Info, input: ReturnInput) -> DispatchPayload:
@@ -211,7 +219,7 @@ class DispatchMutations:
             cluster_id,
             lambda d: d.give_back(key, _actor(info), input.reason),
         )
-        return _payload(record)
+        return await _payload(info, record)
 
     @described("督办: escalate a cluster (flagged; the reason is written back).")
     async def escalate_cluster(self, info: Info, input: EscalateInput) -> DispatchPayload:
@@ -223,7 +231,7 @@ class DispatchMutations:
             cluster_id,
             lambda d: d.escalate(cluster_id, _actor(info), input.reason),
         )
-        return _payload(record)
+        return await _payload(info, record)
 
     @described("社区吹哨: a numbered order summoning departments to a place and time.")
     async def issue_whistle(self, info: Info, input: WhistleInput) -> WhistlePayload:
@@ -263,6 +271,10 @@ class DispatchMutations:
         return WriteBack.of(found)
 
 
+def _day(moment: datetime | None) -> str | None:
+    return None if moment is None else moment.astimezone(BEIJING).date().isoformat()
+
+
 def _domain_filter(info: Info, flt: StatsFilter | None) -> DomainStatsFilter:
     if flt is None:
         return DomainStatsFilter()
@@ -278,9 +290,32 @@ def _domain_filter(info: Info, flt: StatsFilter | None) -> DomainStatsFilter:
         departments=frozenset({decode_id_of("Department", flt.department_id)}) if flt.department_id else None,
         categories=(decode_id_of("EventCategory", flt.category_id),) if flt.category_id else None,
         channels=frozenset(flt.channels) if flt.channels else None,
-        day_from=flt.from_day.isoformat() if flt.from_day else None,
-        day_to=flt.to_day.isoformat() if flt.to_day else None,
+        day_from=_day(flt.from_),
+        day_to=_day(flt.to),
     )
+
+
+def _label(info: Info, key: dict[str, str]) -> str:
+    """The bucket's dimensions in words: region, department, category and channel names, the day."""
+    reference = info.context.resources.reference
+    channels = info.context.resources.channels
+    words = []
+    for dimension, value in key.items():
+        if dimension in ("street", "community"):
+            region = reference.regions.get(value)
+            words.append(region.name if region else "未知地区")
+        elif dimension == "department":
+            department = reference.departments.get(value)
+            words.append(department.short_name if department else "未分拨")
+        elif dimension == "category":
+            category = reference.categories.get(value)
+            words.append(category.name if category else "未分类")
+        elif dimension == "channel":
+            runtime = channels.get(value)
+            words.append(runtime.config.name if runtime else value)
+        else:
+            words.append(value)
+    return " / ".join(words) or "合计"
 
 
 @strawberry.type
@@ -294,7 +329,7 @@ class DispatchQueries:
         flt = dispatch_resolvers.scoped_stats_filter(info.context, _domain_filter(info, filter))
         found = dispatch_resolvers.dispatcher(info.context)
         buckets = await found.stats.stats(flt, [d.value for d in group_by], found.clock())
-        return [StatsBucket.of(b) for b in buckets]
+        return [StatsBucket.of(b, _label(info, b.key)) for b in buckets]
 
     @described(
         "一张图: each street (or community) with a risk level from volume, overdue, repeats, group petitions."
