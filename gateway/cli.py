@@ -3,6 +3,7 @@
     minsheng up [--host H] [--port N]          the gateway (PORT / MINSHENG_HOST by default)
     minsheng sandbox --port N [--seed S]        the six sandbox channel systems, each under /<key>/
     minsheng quarantine [CHANNEL] [--limit N]   records that could not be taken in
+    minsheng connectors list | check KEY        installed connectors; check one configured channel
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Any
 import uvicorn
 
 from connectors import ConfigError
+from gateway import connectors_cli
 from gateway.channels import load_channels
 from gateway.settings import Settings
 
@@ -42,6 +44,7 @@ def _parser() -> argparse.ArgumentParser:
     quarantine.add_argument("channel", nargs="?", help="only this channel")
     quarantine.add_argument("--limit", type=int, default=50)
     quarantine.add_argument("--json", action="store_true", help="one JSON object per line")
+    connectors_cli.add_parser(commands)
     return parser
 
 
@@ -138,7 +141,8 @@ async def _list_quarantine(settings: Settings, channel: str | None, limit: int) 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``minsheng`` command; returns the exit status."""
     args = _parser().parse_args(argv)
-    handlers = {"up": _up, "sandbox": _sandbox, "quarantine": _quarantine}
+    handlers = {"up": _up, "sandbox": _sandbox, "quarantine": _quarantine,
+                "connectors": connectors_cli.run}
     return handlers[args.command](args)
 
 
