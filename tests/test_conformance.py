@@ -13,6 +13,7 @@ import json
 import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from connectors import ChannelConfig, Connector, WriteBackKind, registry
@@ -95,3 +96,22 @@ TestOpen311 = connector_test_class(connector("open311"), upstream=upstream("open
 TestShuji = connector_test_class(connector("shuji"), upstream=upstream("shuji", webhook=shuji_push))
 TestJuzhang = connector_test_class(connector("juzhang"),
                                    upstream=upstream("juzhang", write_back=WriteBackKind.SIGN))
+
+
+def hostile_config(url: str) -> ChannelConfig:
+    return ChannelConfig(key="hostile", connector="declarative", name="恶意参考渠道", base_url=url,
+                         credentials={"token": "sandbox-hostile-token"},
+                         options={"spec_file": str(Path(__file__).parent / "specs" / "hostile.yaml")})
+
+
+def hostile_app() -> Any:
+    from sandbox.hostile import create_app
+
+    return create_app(copy.deepcopy(tickets("hotline12345")))
+
+
+HOSTILE = Upstream(app=hostile_app, config=hostile_config, small_pages={"page_size": 40}, max_rejected=1,
+                   bad_config=lambda url: dataclasses.replace(hostile_config(url), credentials={}),
+                   bad_config_problems=1,
+                   received_at={t.source_id: t.received_at for t in tickets("hotline12345")})
+TestHostileReference = connector_test_class(connector("shuji"), upstream=HOSTILE)

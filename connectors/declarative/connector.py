@@ -85,7 +85,8 @@ class DeclarativeConnector(Connector):
         self.lookback = timedelta(seconds=spec.list.lookback_seconds)
         self.capabilities = Capabilities(
             pull=True, push=spec.webhook is not None, batch_get=spec.get is not None,
-            write_back=bool(spec.write_back), batch_limit=spec.get.limit if spec.get else 1)
+            write_back=bool(spec.write_back),
+            batch_limit=spec.get.limit if spec.get and spec.get.ids != "path" else 1)
 
     def describe(self) -> ConnectorInfo:
         return ConnectorInfo(key=self.config.key, name=self.config.name or self.spec.name or self.config.key,
