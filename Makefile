@@ -15,11 +15,15 @@ help:
 	@echo "make bench  run the benchmarks, printing one JSON object of figures"
 	@echo "make lint   ruff + mypy (strict on the packages)"
 
-$(STAMP): pyproject.toml
+EXAMPLE := examples/minsheng-connector-example
+
+$(STAMP): pyproject.toml $(EXAMPLE)/pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python >= 3.11 is required")'
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e ".[dev]"
+	# the example connector package of docs/connectors.md: the test suite runs the conformance kit on it
+	$(PY) -m pip install --quiet --no-deps -e $(EXAMPLE)
 	@touch $(STAMP)
 
 install: $(STAMP)
