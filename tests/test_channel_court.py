@@ -38,6 +38,7 @@ from connectors.court import CourtConnector, CourtSource, HmacSigner, canonical_
 from sandbox.court import create_app
 from sandbox.court.security import canonical_string
 from sandbox.world import Resident, Ticket
+from tests.channels import drain, ids, knob, stats
 from tests.servers import serve
 
 APP_KEY, APP_SECRET = "minsheng-gateway", "sandbox-court-secret"
@@ -98,25 +99,6 @@ async def connected(url: str, **options: Any) -> AsyncIterator[CourtConnector]:
         yield connector
 
 
-async def drain(connector: CourtConnector, cursor: str | None = None) -> list[ChangePage]:
-    return [page async for page in connector.changes(cursor)]
-
-
-def ids(pages: list[ChangePage]) -> list[str]:
-    return [record.source_id for page in pages for record in page.records]
-
-
-async def knob(url: str, path: str, **payload: Any) -> None:
-    """Turn one of the sandbox's knobs (``faults``, ``arrive``)."""
-    async with httpx.AsyncClient(timeout=10) as client:
-        (await client.post(f"{url}/__sandbox/{path}", json=payload)).raise_for_status()
-
-
-async def stats(url: str) -> dict[str, int]:
-    async with httpx.AsyncClient(timeout=10) as client:
-        return dict((await client.get(f"{url}/__sandbox/stats")).json()["requests"])
-
-
 @asynccontextmanager
 async def signed_client(url: str, signer: HmacSigner | None = None) -> AsyncIterator[httpx.AsyncClient]:
     """A client of the test's own that signs like the connector (or not at all with ``signer=None``)."""
@@ -137,8 +119,6 @@ def action(kind: WriteBackKind, action_id: str, source_id: str | None = None, **
 
 
 # -- paging, normalisation, resume --------------------------------------------------------------------
-
-
 async def test_pages_to_the_end_and_normalises_every_field() -> None:
     items = mediations(45)
     with court(items) as url:
@@ -245,8 +225,6 @@ async def test_more_cases_at_one_instant_than_fit_a_page_are_each_delivered_once
 
 
 # -- signing ------------------------------------------------------------------------------------------
-
-
 def test_the_signer_writes_the_documented_canonical_string() -> None:
     flow = signer(clock=lambda: 1795000000.123, nonces=["nonce-0001"])
     body = '{"caseNo":"(2026)粤0311民诉前调1234号","content":"已组织调解"}'.encode()
@@ -362,8 +340,6 @@ def test_configuration_problems_are_listed_at_once() -> None:
 
 
 # -- batch, faults, timeouts --------------------------------------------------------------------------
-
-
 async def test_batch_get_honours_the_limit_of_twenty() -> None:
     items = mediations(45)
     asked = [t.source_id for t in items] + ["(2099)粤0311民诉前调1号", "(2099)粤0311民诉前调2号"]
@@ -410,8 +386,6 @@ async def test_the_configured_timeout_applies() -> None:
 
 
 # -- malformed records --------------------------------------------------------------------------------
-
-
 async def test_a_malformed_case_is_rejected_with_its_reason_while_the_others_come_through() -> None:
     naive = datetime(2026, 11, 18, 10, 16)  # migrated from the old system without a zone
     items = [mediation(1), mediation(2, extra={"claim_amount": "十二万", "cause": "劳动争议"}),
@@ -433,8 +407,6 @@ async def test_a_malformed_case_is_rejected_with_its_reason_while_the_others_com
 
 
 # -- write-back ---------------------------------------------------------------------------------------
-
-
 async def test_write_back_is_applied_once_per_request_id() -> None:
     with court(mediations(6)) as url:  # case 2 is 调解中, case 6 待分配
         async with connected(url) as connector:
@@ -464,8 +436,6 @@ async def test_write_back_is_applied_once_per_request_id() -> None:
 
 
 # -- the seeded world ---------------------------------------------------------------------------------
-
-
 async def test_the_generated_world_syncs_cleanly() -> None:
     from sandbox.world import generate_world
 

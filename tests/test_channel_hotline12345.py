@@ -40,6 +40,7 @@ from connectors import (
 from connectors.hotline12345 import Hotline12345Connector, Hotline12345Source, sign_webhook
 from sandbox.hotline12345 import create_app
 from sandbox.world import Resident, Ticket
+from tests.channels import call, drain, ids, knob, stats
 from tests.servers import serve
 
 CREDENTIALS = {"client_id": "minsheng-gateway", "client_secret": "sandbox-12345-secret",
@@ -94,25 +95,6 @@ async def connected(url: str, **options: Any) -> AsyncIterator[Hotline12345Conne
         yield connector
 
 
-async def drain(connector: Hotline12345Connector, cursor: str | None = None) -> list[ChangePage]:
-    return [page async for page in connector.changes(cursor)]
-
-
-async def call(method: str, url: str, **kwargs: Any) -> httpx.Response:
-    """A request of the test's own (not the connector's)."""
-    async with httpx.AsyncClient(timeout=10) as client:
-        return await client.request(method, url, **kwargs)
-
-
-async def knob(url: str, path: str, **payload: Any) -> None:
-    """Turn one of the sandbox's knobs (``faults``, ``arrive``, ``revoke-tokens``)."""
-    (await call("POST", f"{url}/__sandbox/{path}", json=payload)).raise_for_status()
-
-
-async def stats(url: str) -> dict[str, int]:
-    return dict((await call("GET", f"{url}/__sandbox/stats")).json()["requests"])
-
-
 async def token(url: str, **overrides: str) -> httpx.Response:
     return await call("POST", f"{url}/oauth/token",
                       data={"grant_type": "client_credentials", **CREDENTIALS, **overrides})
@@ -121,14 +103,7 @@ async def token(url: str, **overrides: str) -> httpx.Response:
 def bearer(access_token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {access_token}"}
 
-
-def ids(pages: list[ChangePage]) -> list[str]:
-    return [record.source_id for page in pages for record in page.records]
-
-
 # -- paging, normalisation, resume --------------------------------------------------------------------
-
-
 async def test_pages_to_the_end_and_normalises_every_field() -> None:
     items = tickets(45)
     with hotline(items) as url:
@@ -229,8 +204,6 @@ async def test_an_order_changed_mid_pass_comes_again_and_a_refused_page_cursor_s
 
 
 # -- auth ---------------------------------------------------------------------------------------------
-
-
 async def test_short_lived_tokens_are_refreshed_while_paging() -> None:
     with hotline(tickets(30), token_ttl=1) as url:
         async with connected(url, page_size=10) as connector:
@@ -293,8 +266,6 @@ def test_configuration_problems_are_listed_at_once() -> None:
 
 
 # -- batch get, faults, rate limits -------------------------------------------------------------------
-
-
 async def test_batch_get_honours_the_limit_of_fifty() -> None:
     items = tickets(110)
     with hotline(items) as url:
@@ -375,8 +346,6 @@ async def test_a_malformed_work_order_is_rejected_while_the_others_come_through(
 
 
 # -- write-back ---------------------------------------------------------------------------------------
-
-
 def action(kind: WriteBackKind, action_id: str, source_id: str = "GD202611200001", **fields: Any
            ) -> WriteBackAction:
     return WriteBackAction(action_id=action_id, source_id=source_id, kind=kind,
@@ -418,8 +387,6 @@ async def test_a_returned_order_reads_as_returned() -> None:
 
 
 # -- webhooks -----------------------------------------------------------------------------------------
-
-
 class Inbox:
     """What a stand-in for the gateway's /hooks endpoint was sent (it answers in another thread)."""
 
@@ -517,8 +484,6 @@ async def test_a_signed_webhook_with_a_bad_record_quarantines_it() -> None:
 
 
 # -- the seeded world ---------------------------------------------------------------------------------
-
-
 async def test_the_generated_world_syncs_cleanly() -> None:
     from sandbox.world import generate_world
 

@@ -40,6 +40,7 @@ from connectors.legalaid import (
 from sandbox.legalaid import create_app
 from sandbox.legalaid.app import SCHEMA_FILE
 from sandbox.world import Resident, Ticket
+from tests.channels import drain, ids, knob
 from tests.servers import serve
 
 TOKEN = "sandbox-legalaid-token"
@@ -101,14 +102,6 @@ async def connected(url: str, **options: Any) -> AsyncIterator[LegalAidConnector
         yield connector
 
 
-async def drain(connector: LegalAidConnector, cursor: str | None = None) -> list[ChangePage]:
-    return [page async for page in connector.changes(cursor)]
-
-
-def ids(pages: list[ChangePage]) -> list[str]:
-    return [record.source_id for page in pages for record in page.records]
-
-
 def records(pages: list[ChangePage]) -> list[Any]:
     return [record for page in pages for record in page.records]
 
@@ -120,11 +113,6 @@ async def post(url: str, query: str, variables: dict[str, Any] | None = None, *,
     async with httpx.AsyncClient(timeout=10) as client:
         return await client.post(f"{url}/graphql", json={"query": query, "variables": variables or {}},
                                  headers=headers)
-
-
-async def knob(url: str, path: str, **payload: Any) -> None:
-    async with httpx.AsyncClient(timeout=10) as client:
-        (await client.post(f"{url}/__sandbox/{path}", json=payload)).raise_for_status()
 
 
 async def graphql_requests(url: str) -> int:
@@ -140,8 +128,6 @@ def action(kind: WriteBackKind, action_id: str, source_id: str | None = None, **
 
 
 # -- paging, normalisation, resume --------------------------------------------------------------------
-
-
 async def test_pages_to_the_end_and_normalises_every_field() -> None:
     items = applications(45)
     with legalaid(items) as url:
@@ -232,8 +218,6 @@ async def test_applications_sharing_one_instant_page_exactly_once() -> None:
 
 
 # -- the contract -------------------------------------------------------------------------------------
-
-
 async def test_the_served_schema_is_the_sdl_file_and_the_connector_documents_validate() -> None:
     with legalaid([]) as url:
         document = get_introspection_query(descriptions=True, schema_description=True)
@@ -246,8 +230,6 @@ async def test_the_served_schema_is_the_sdl_file_and_the_connector_documents_val
 
 
 # -- auth and GraphQL errors --------------------------------------------------------------------------
-
-
 async def test_a_missing_or_wrong_token_is_401_and_authentication_failed() -> None:
     with legalaid(applications(2)) as url:
         missing = await post(url, "{ applicationsByNo(nos: []) { applicationNo } }", token=None)
@@ -311,8 +293,6 @@ def test_configuration_problems_are_listed_at_once() -> None:
 
 
 # -- broken nodes -------------------------------------------------------------------------------------
-
-
 async def test_a_partially_broken_node_is_quarantined_while_the_others_come_through() -> None:
     naive = datetime(2026, 11, 18, 10, 16)  # stored without a zone: the schema cannot render submittedAt
     items = [application(1), application(2, received_at=naive), application(3, stage="suspended"),
@@ -339,8 +319,6 @@ async def test_a_partially_broken_node_is_quarantined_while_the_others_come_thro
 
 
 # -- batch, faults, timeouts --------------------------------------------------------------------------
-
-
 async def test_batch_lookup_honours_the_limit_of_twenty_five() -> None:
     items = applications(55)
     asked = [t.source_id for t in items] + ["FY-440311-2099-0001", "FY-440311-2099-0002"]
@@ -391,8 +369,6 @@ async def test_the_configured_timeout_applies() -> None:
 
 
 # -- write-back ---------------------------------------------------------------------------------------
-
-
 async def test_feedback_is_recorded_once_per_request_id() -> None:
     with legalaid(applications(6)) as url:  # application 1 is UNDER_REVIEW, 3 is CLOSED/GRANTED
         async with connected(url) as connector:
@@ -420,8 +396,6 @@ async def test_feedback_is_recorded_once_per_request_id() -> None:
 
 
 # -- the seeded world ---------------------------------------------------------------------------------
-
-
 async def test_the_generated_world_syncs_cleanly() -> None:
     from sandbox.world import generate_world
 

@@ -19,7 +19,6 @@ import pytest
 from connectors import (
     AuthenticationFailed,
     BadRecord,
-    ChangePage,
     ChannelConfig,
     ConfigError,
     RateLimited,
@@ -32,6 +31,7 @@ from connectors import (
 from connectors.mayor import MayorConnector, MayorSource
 from sandbox.mayor import create_app
 from sandbox.world import Resident, Ticket
+from tests.channels import call, drain, ids, knob, stats
 from tests.servers import serve
 
 API_KEY = "sandbox-mayor-key"
@@ -84,29 +84,6 @@ async def connected(url: str, **options: Any) -> AsyncIterator[MayorConnector]:
         yield connector
 
 
-async def drain(connector: MayorConnector, cursor: str | None = None) -> list[ChangePage]:
-    return [page async for page in connector.changes(cursor)]
-
-
-def ids(pages: list[ChangePage]) -> list[str]:
-    return [record.source_id for page in pages for record in page.records]
-
-
-async def call(method: str, url: str, **kwargs: Any) -> httpx.Response:
-    """A request of the test's own (not the connector's)."""
-    async with httpx.AsyncClient(timeout=10) as client:
-        return await client.request(method, url, **kwargs)
-
-
-async def knob(url: str, path: str, **payload: Any) -> None:
-    """Turn one of the sandbox's knobs (``faults``, ``arrive``)."""
-    (await call("POST", f"{url}/__sandbox/{path}", json=payload)).raise_for_status()
-
-
-async def stats(url: str) -> dict[str, int]:
-    return dict((await call("GET", f"{url}/__sandbox/stats")).json()["requests"])
-
-
 def gbk_json(answer: httpx.Response) -> dict[str, Any]:
     return dict(json.loads(answer.content.decode("gbk")))
 
@@ -124,8 +101,6 @@ def action(kind: WriteBackKind, action_id: str, source_id: str = "QZXX-2026-0000
 
 
 # -- paging, normalisation, resume --------------------------------------------------------------------
-
-
 async def test_pages_to_the_end_and_normalises_every_field() -> None:
     items = letters(45)
     with mayor(items) as url:
@@ -222,8 +197,6 @@ async def test_more_letters_at_one_instant_than_fit_a_page_are_each_delivered_on
 
 
 # -- GBK ----------------------------------------------------------------------------------------------
-
-
 async def test_bodies_are_gbk_and_decoded_by_the_declared_charset() -> None:
     items = letters(3)
     with mayor(items) as url:
@@ -257,8 +230,6 @@ async def test_text_gbk_cannot_carry_quarantines_only_its_letter() -> None:
 
 
 # -- auth, batch, faults ------------------------------------------------------------------------------
-
-
 async def test_a_wrong_api_key_is_http_200_and_authentication_failed() -> None:
     with mayor(letters(2)) as url:
         raw = await call("GET", f"{url}/api/letters.do", params={"apikey": "guess"})
@@ -312,8 +283,6 @@ async def test_channel_down_is_upstream_unavailable_and_429_is_rate_limited() ->
 
 
 # -- write-back ---------------------------------------------------------------------------------------
-
-
 async def test_write_back_is_a_gbk_form_applied_once_per_serial() -> None:
     with mayor(letters(6)) as url:  # letter 1 is 办理中, letter 3 已办结
         async with connected(url) as connector:
@@ -348,8 +317,6 @@ async def test_a_returned_letter_reads_as_returned() -> None:
 
 
 # -- the seeded world ---------------------------------------------------------------------------------
-
-
 async def test_the_generated_world_syncs_cleanly_in_gbk() -> None:
     from sandbox.world import generate_world
 

@@ -14,7 +14,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import defusedxml.ElementTree as SafeET
-import httpx
 import pytest
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -24,7 +23,6 @@ from starlette.routing import Route
 from connectors import (
     AuthenticationFailed,
     BadRecord,
-    ChangePage,
     ChannelConfig,
     ConfigError,
     RateLimited,
@@ -37,6 +35,7 @@ from connectors import (
 from connectors.open311 import GeoReportError, Open311Connector, Open311Source
 from sandbox.open311 import create_app
 from sandbox.world import Resident, Ticket
+from tests.channels import call, drain, ids, knob, stats
 from tests.servers import serve
 
 API_KEY = "sandbox-open311-key"
@@ -92,27 +91,6 @@ async def connected(url: str, **options: Any) -> AsyncIterator[Open311Connector]
         yield connector
 
 
-async def drain(connector: Open311Connector, cursor: str | None = None) -> list[ChangePage]:
-    return [page async for page in connector.changes(cursor)]
-
-
-def ids(pages: list[ChangePage]) -> list[str]:
-    return [record.source_id for page in pages for record in page.records]
-
-
-async def call(method: str, url: str, **kwargs: Any) -> httpx.Response:
-    async with httpx.AsyncClient(timeout=10) as client:
-        return await client.request(method, url, **kwargs)
-
-
-async def knob(url: str, path: str, **payload: Any) -> None:
-    (await call("POST", f"{url}/__sandbox/{path}", json=payload)).raise_for_status()
-
-
-async def stats(url: str) -> dict[str, int]:
-    return dict((await call("GET", f"{url}/__sandbox/stats")).json()["requests"])
-
-
 def action(kind: WriteBackKind, action_id: str, source_id: str = "311-000001", **fields: Any
            ) -> WriteBackAction:
     return WriteBackAction(action_id=action_id, source_id=source_id, kind=kind,
@@ -121,8 +99,6 @@ def action(kind: WriteBackKind, action_id: str, source_id: str = "311-000001", *
 
 
 # -- windows, normalisation, formats ------------------------------------------------------------------
-
-
 async def test_syncs_every_request_and_normalises_every_field() -> None:
     items = [*requests(20), request(21, board=True), request(22, board=True)]
     with georeport(items) as url:
@@ -261,8 +237,6 @@ async def test_the_since_option_sets_where_a_backfill_starts() -> None:
 
 
 # -- errors, services, creation --------------------------------------------------------------------------
-
-
 async def test_errors_are_geo_report_error_lists() -> None:
     with georeport(requests(2)) as url:
         bad_date = await call("GET", f"{url}/requests.json", params={"start_date": "yesterday"})
@@ -359,8 +333,6 @@ async def test_hostile_xml_is_refused_never_expanded() -> None:
 
 
 # -- batch get, faults -----------------------------------------------------------------------------------
-
-
 async def test_batch_get_honours_the_limit_of_fifty() -> None:
     items = requests(118)
     asked = [t.source_id for t in items] + ["311-999998", "311-999999"]
@@ -392,8 +364,6 @@ async def test_channel_down_is_upstream_unavailable_and_429_is_rate_limited() ->
 
 
 # -- write-back ------------------------------------------------------------------------------------------
-
-
 async def test_updates_are_applied_once_per_update_id() -> None:
     with georeport(requests(2)) as url:  # request 1 is open
         async with connected(url) as connector:
@@ -430,8 +400,6 @@ async def test_an_endpoint_without_the_update_extension_rejects_write_back() -> 
 
 
 # -- configuration and the contract ----------------------------------------------------------------------
-
-
 def test_configuration_problems_are_listed_at_once() -> None:
     with pytest.raises(ConfigError) as caught:
         connector_for("http://127.0.0.1:9", format="csv", since="last week", reopen_days=-1, window_days=120,

@@ -29,7 +29,6 @@ import sandbox.petition as sandbox_package
 from connectors import (
     AuthenticationFailed,
     BadRecord,
-    ChangePage,
     ChannelConfig,
     ConfigError,
     RateLimited,
@@ -44,6 +43,7 @@ from connectors.petition.records import parse_time
 from connectors.petition.soap import SOAP_ACTION_PREFIX
 from sandbox.petition import create_app
 from sandbox.world import Resident, Ticket
+from tests.channels import call, drain, ids, knob
 from tests.servers import serve
 
 CREDENTIALS = {"username": "minsheng", "password": "sandbox-petition-pass"}
@@ -101,24 +101,6 @@ async def connected(url: str, **options: Any) -> AsyncIterator[PetitionConnector
         yield connector
 
 
-async def drain(connector: PetitionConnector, cursor: str | None = None) -> list[ChangePage]:
-    return [page async for page in connector.changes(cursor)]
-
-
-def ids(pages: list[ChangePage]) -> list[str]:
-    return [record.source_id for page in pages for record in page.records]
-
-
-async def call(method: str, url: str, **kwargs: Any) -> httpx.Response:
-    """A request of the test's own (not the connector's)."""
-    async with httpx.AsyncClient(timeout=10) as client:
-        return await client.request(method, url, **kwargs)
-
-
-async def knob(url: str, path: str, **payload: Any) -> None:
-    (await call("POST", f"{url}/__sandbox/{path}", json=payload)).raise_for_status()
-
-
 async def operations(url: str) -> dict[str, int]:
     return dict((await call("GET", f"{url}/__sandbox/operations")).json()["operations"])
 
@@ -167,8 +149,6 @@ def action(kind: WriteBackKind, action_id: str, source_id: str = "XF440311-20261
 
 
 # -- paging, normalisation, resume --------------------------------------------------------------------
-
-
 async def test_pages_to_the_end_and_normalises_every_field() -> None:
     items = petitions(45)
     with xinfang(items) as url:
@@ -278,8 +258,6 @@ async def test_group_petitions_carry_head_counts_representatives_and_the_respond
 
 
 # -- WS-Security ---------------------------------------------------------------------------------------
-
-
 async def test_a_hand_written_username_token_is_accepted_and_bad_ones_fail_authentication() -> None:
     body = "<xf:QueryPetitions><xf:pageSize>5</xf:pageSize></xf:QueryPetitions>"
     stale = (datetime.now(UTC) - timedelta(minutes=6)).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -327,8 +305,6 @@ async def test_wrong_password_stale_clock_and_reused_nonce_are_authentication_fa
 
 
 # -- SOAP faults and hostile XML -----------------------------------------------------------------------
-
-
 async def test_bad_requests_are_soap_client_faults() -> None:
     with xinfang(petitions(2)) as url:
         too_big = await raw_soap(url, "<xf:QueryPetitions><xf:pageSize>51</xf:pageSize></xf:QueryPetitions>")
@@ -423,8 +399,6 @@ async def test_text_from_users_is_escaped_into_the_envelope() -> None:
 
 
 # -- batch, faults of the channel ------------------------------------------------------------------------
-
-
 async def test_batch_get_honours_the_limit_of_thirty() -> None:
     items = petitions(63)
     asked = [t.source_id for t in items] + ["XF440311-20991231-0001", "XF440311-20991231-0002"]
@@ -476,8 +450,6 @@ async def test_a_malformed_item_is_rejected_while_the_others_come_through() -> N
 
 
 # -- write-back -----------------------------------------------------------------------------------------
-
-
 async def test_write_back_is_applied_once_per_serial_number() -> None:
     with xinfang(petitions(6)) as url:  # petition 6 is 待受理
         async with connected(url) as connector:
@@ -512,8 +484,6 @@ async def test_a_returned_petition_reads_as_returned() -> None:
 
 
 # -- configuration and the contract ----------------------------------------------------------------------
-
-
 def test_configuration_problems_are_listed_at_once() -> None:
     with pytest.raises(ConfigError) as caught:
         connector_for("http://127.0.0.1:9", credentials={}, page_size=80, since="yesterday")

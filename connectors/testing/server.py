@@ -16,12 +16,19 @@ __all__ = ["KitTransport", "serve_app"]
 
 
 @contextlib.contextmanager
-def serve_app(app: Any) -> Iterator[str]:
-    """Serve an ASGI ``app`` with uvicorn on a free loopback port; yields its base URL."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = int(sock.getsockname()[1])
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+def serve_app(app: Any, *, port: int | None = None, **options: Any) -> Iterator[str]:
+    """Serve an ASGI ``app`` with uvicorn on 127.0.0.1 in a thread; yields its base URL.
+
+    Args:
+        app: the ASGI app.
+        port: the port (default: a free one).
+        options: more ``uvicorn.Config`` options (``lifespan``, ``ws`` …).
+    """
+    if port is None:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = int(sock.getsockname()[1])
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", **options))
     thread = threading.Thread(target=server.run, name=f"kit-uvicorn:{port}", daemon=True)
     thread.start()
     deadline = time.monotonic() + 30
