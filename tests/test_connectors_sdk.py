@@ -67,3 +67,18 @@ def test_answers_are_classified_into_actions(status: int, refreshable: bool, rec
                                              action: Action) -> None:
     response = httpx.Response(status, request=httpx.Request("GET", "http://channel/x"))
     assert classify(response, refreshable=refreshable, record=record) is action
+
+
+def test_juzhang_promises_in_its_spec_agree_with_the_deadline_policies() -> None:
+    """局长信箱's promises are declared in its channel spec and in casework's policy data: the same."""
+    import yaml
+
+    from casework.deadlines import DEFAULT_PATH
+    from connectors.declarative import load_spec
+    from gateway.settings import DEFAULT_CHANNELS_FILE
+
+    spec = load_spec({"spec_file": str(DEFAULT_CHANNELS_FILE.parent / "channels.d" / "juzhang.yaml")})
+    policy = yaml.safe_load(DEFAULT_PATH.read_text(encoding="utf-8"))["channels"]["juzhang"]
+    declared = {d.step: {d.unit: d.within} for d in spec.deadlines}
+    assert declared == {"sign": {"minutes": 10}, "contact": {"minutes": 30}, "first_feedback": {"days": 4}}
+    assert {step: policy[step] for step in declared} == declared
