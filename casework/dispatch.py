@@ -21,6 +21,7 @@ from typing import Any
 from redis.exceptions import WatchError
 
 from casework import keys
+from casework.access import link_department_in, unlink_department_in
 from casework.assignments import (
     Assignment,
     DispatchRecord,
@@ -394,9 +395,21 @@ class Dispatcher:
                 version=str(new.version),
             ),
         )
+        self._link(pipe, change, old, new, cases)
         if change.write_back is not None:
             enqueue_in(pipe, self._deliveries(change, new, cases, now), now)
         self._count(pipe, change, old, new, cases, now)
+
+    @staticmethod
+    def _link(pipe: Any, change: Change, old: DispatchRecord, new: DispatchRecord,
+              cases: list[StoredCase]) -> None:
+        """The assigned department may see the cluster's cases; one that returned it no longer may."""
+        if change.event == ASSIGNMENT_DISPATCHED and new.current is not None:
+            for case in cases:
+                link_department_in(pipe, case.key, new.current.department_id)
+        elif change.event == ASSIGNMENT_RETURNED and old.current is not None:
+            for case in cases:
+                unlink_department_in(pipe, case.key, old.current.department_id)
 
     def _deliveries(
         self, change: Change, record: DispatchRecord, cases: list[StoredCase], now: datetime

@@ -229,6 +229,7 @@ def dedup_block(block: str) -> str:
 #
 # ``ms:dispatch:{<cluster id>}``      hash: the cluster's dispatch record (``doc`` JSON, ``v`` version)
 # ``ms:{dx}:open``                    zset: open assignment id → deadline (overdue = score < now)
+# ``ms:{dx}:cards``                   hash: open assignment id → the last card announced (card.issued)
 # ``ms:{dx}:open:dims``               hash: open assignment id → its statistics dimensions (JSON)
 # ``ms:{dx}:cube``                    hash: statistics counters, field ``metric|street|…|channel|day``
 # ``ms:{dx}:whistle:seq``             counter: the last 吹哨单 number
@@ -245,6 +246,7 @@ DISPATCH_INDEX = f"{PREFIX}:{{dx}}"
 OUTBOX = f"{PREFIX}:{{ob}}"
 OPEN_ASSIGNMENTS = f"{DISPATCH_INDEX}:open"
 OPEN_ASSIGNMENT_DIMS = f"{DISPATCH_INDEX}:open:dims"
+ASSIGNMENT_CARDS = f"{DISPATCH_INDEX}:cards"
 STATS_CUBE = f"{DISPATCH_INDEX}:cube"
 WHISTLE_SEQUENCE = f"{DISPATCH_INDEX}:whistle:seq"
 WHISTLES = f"{DISPATCH_INDEX}:whistles"

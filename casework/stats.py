@@ -168,6 +168,7 @@ class StatsBook:
     def close_in(pipe: Any, assignment_id: str) -> None:
         pipe.zrem(keys.OPEN_ASSIGNMENTS, assignment_id)
         pipe.hdel(keys.OPEN_ASSIGNMENT_DIMS, assignment_id)
+        pipe.hdel(keys.ASSIGNMENT_CARDS, assignment_id)
 
     async def _cube(self) -> list[tuple[str, Dims, int]]:
         raw: Mapping[Any, Any] = await self.redis.hgetall(keys.STATS_CUBE)

@@ -2,8 +2,9 @@
 
 :func:`dispatching` builds the :class:`~casework.dispatch.Dispatcher` (routing rules and deadline
 policies from their data files), the write-back :class:`~casework.outbox.Outbox`, the whistle book,
-and runs two workers until the gateway stops: the outbox (delivers write-backs to the channels) and
-the router (counts new cases into the statistics and dispatches clusters whose rule is automatic).
+and runs three workers until the gateway stops: the outbox (delivers write-backs to the channels),
+the router (counts new cases into the statistics and dispatches clusters whose rule is automatic) and
+the supervisor (announces yellow and red cards as deadlines near and pass).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
+from casework.access import link_department_in
 from casework.channels import ChannelSet
 from casework.clusterbook import ClusterBook, SingleCaseClusters
 from casework.deadlines import DeadlinePolicies
@@ -25,6 +27,7 @@ from casework.outbox import Outbox
 from casework.router import Router
 from casework.routing import RoutingRules
 from casework.store import CaseStore
+from casework.supervision import Supervisor
 from casework.whistles import WhistleBook
 from gateway.settings import Settings
 
@@ -48,11 +51,12 @@ async def dispatching(settings: Settings, redis: Any, store: CaseStore, events: 
     dispatcher = Dispatcher(redis, store, clusters or SingleCaseClusters(store), RoutingRules.load(reference),
                             DeadlinePolicies.load(), events, writable=writable)
     outbox = Outbox(redis, channels, events)
-    whistles = WhistleBook(redis, reference, events)
+    whistles = WhistleBook(redis, reference, events, link=link_department_in)
     router = Router(dispatcher, consumer=f"{socket.gethostname()}-{os.getpid()}",
                     auto_dispatch=settings.auto_dispatch)
     tasks = [asyncio.create_task(outbox.run(), name="minsheng-outbox"),
-             asyncio.create_task(router.run(), name="minsheng-router")]
+             asyncio.create_task(router.run(), name="minsheng-router"),
+             asyncio.create_task(Supervisor(dispatcher).run(), name="minsheng-supervision")]
     try:
         yield DispatchParts(dispatcher, outbox, whistles)
     finally:

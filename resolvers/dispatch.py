@@ -19,15 +19,13 @@ from typing import TypeVar
 from auth.audit import Outcome
 from auth.rights import (
     Action,
-    CaseFacts,
     can_act,
     can_view_case,
     can_view_stats,
     case_scope,
     is_operator,
-    is_respondent_role,
 )
-from auth.viewer import Role, Viewer
+from auth.viewer import Role
 from casework.assignments import DispatchError, DispatchRecord, InvalidInput, InvalidTransition, Rating
 from casework.clusterbook import ClusterView
 from casework.clusters import Cluster
@@ -40,6 +38,7 @@ from casework.stats import StatsFilter
 from casework.whistles import Whistle, WhistleBook
 from resolvers.context import GraphContext
 from resolvers.errors import BadUserInput, Conflict, Forbidden, GraphError, NotFound, Unauthenticated
+from resolvers.rights import actor_of, audit_write, case_facts
 
 __all__ = [
     "act_on_case",
@@ -93,56 +92,21 @@ async def domain_errors() -> AsyncIterator[None]:
         raise NotFound(exc.message) from None
 
 
-def actor_of(viewer: Viewer) -> str:
-    """The acting user as the channels' own audit records it."""
-    if viewer.display_name and viewer.display_name != viewer.username:
-        return f"{viewer.display_name}({viewer.username})"
-    return viewer.username
-
-
-def _facts(ctx: GraphContext, case: StoredCase, departments: frozenset[str]) -> CaseFacts:
-    reference = ctx.resources.reference
-    regions: frozenset[str] = frozenset()
-    if case.region_id and case.region_id in reference.regions:
-        regions = frozenset(r.id for r in reference.region_ancestors(case.region_id))
-    hashes: set[str] = set()
-    hasher = ctx.resources.hasher
-    if hasher is not None:
-        for party in case.parties:
-            if not is_respondent_role(party.role):
-                hashes |= hasher.hashes(phone=party.phone, id_number=party.id_number)
-    return CaseFacts(
-        channel=case.channel, region_ids=regions, department_ids=departments, party_hashes=frozenset(hashes)
-    )
-
-
-def _departments(record: DispatchRecord) -> frozenset[str]:
-    """Departments the cluster is assigned to now, or was and handled it (sign, resolve)."""
-    return frozenset(a.department_id for a in record.assignments if a.status.value != "RETURNED")
-
-
 async def _members(ctx: GraphContext, cluster: ClusterView) -> list[StoredCase]:
     return [c for c in await ctx.resources.store.get_many(list(cluster.members)) if c is not None]
 
 
-def _require(
-    ctx: GraphContext, action: Action, cases: list[StoredCase], record: DispatchRecord, object_id: str
-) -> None:
+async def _require(ctx: GraphContext, action: Action, cases: list[StoredCase], object_id: str) -> None:
+    """A cluster is acted on through its cases: allowed when the viewer may act on one of them."""
     viewer = ctx.viewer
     if not viewer.roles:
         raise Unauthenticated("log in to do this")
-    facts = [_facts(ctx, case, _departments(record)) for case in cases]
+    facts = [await case_facts(ctx, case) for case in cases]
     if not any(can_view_case(viewer, f) for f in facts):
         raise NotFound("no such object")
     if not any(can_act(viewer, action, f) for f in facts):
-        _audit(ctx, str(action), object_id, Outcome.DENIED)
+        audit_write(ctx, str(action), object_id, outcome=Outcome.DENIED)
         raise Forbidden(f"you may not {action} this")
-
-
-def _audit(ctx: GraphContext, action: str, object_id: str, outcome: str, detail: str | None = None) -> None:
-    audit = ctx.resources.audit
-    if audit is not None:
-        audit.record(ctx.viewer, action, object_id, outcome=outcome, detail=detail)
 
 
 async def _audited(ctx: GraphContext, action: str, object_id: str, run: Callable[[], Awaitable[T]]) -> T:
@@ -150,9 +114,9 @@ async def _audited(ctx: GraphContext, action: str, object_id: str, run: Callable
         async with domain_errors():
             result = await run()
     except GraphError as exc:
-        _audit(ctx, action, object_id, Outcome.FAILED, exc.message)
+        audit_write(ctx, action, object_id, outcome=Outcome.FAILED, detail=exc.message)
         raise
-    _audit(ctx, action, object_id, Outcome.OK)
+    audit_write(ctx, action, object_id)
     return result
 
 
@@ -167,8 +131,7 @@ async def act_on_cluster(
     found = dispatcher(ctx)
     async with domain_errors():
         cluster = await found.cluster(cluster_id)
-    record = await found.record(cluster_id)
-    _require(ctx, action, await _members(ctx, cluster), record, cluster_id)
+    await _require(ctx, action, await _members(ctx, cluster), cluster_id)
     return await _audited(ctx, mutation, cluster_id, lambda: run(found))
 
 
@@ -181,8 +144,7 @@ async def act_on_case(
     cluster_id = await found.clusters.cluster_of(case_key)
     if case is None or cluster_id is None:
         raise NotFound("no such case")
-    record = await found.record(cluster_id)
-    _require(ctx, action, [case], record, case_key)
+    await _require(ctx, action, [case], case_key)
     return await _audited(ctx, mutation, case_key, lambda: run(found))
 
 
@@ -241,9 +203,7 @@ async def issue_whistle(
         found = dispatcher(ctx)
         async with domain_errors():
             cluster = await found.cluster(cluster_id)
-        _require(
-            ctx, Action.WHISTLE, await _members(ctx, cluster), await found.record(cluster_id), cluster_id
-        )
+        await _require(ctx, Action.WHISTLE, await _members(ctx, cluster), cluster_id)
         members, region_id = cluster.members, cluster.region_id
     elif not viewer.roles & {Role.DISTRICT, Role.STREET, Role.COMMUNITY, Role.OPEN}:
         raise Forbidden("only communities, streets and the district issue whistle orders")
@@ -311,7 +271,7 @@ async def visible_record(ctx: GraphContext, cluster_id: str) -> DispatchRecord |
     if cluster is None:
         return None
     record = await found.record(cluster_id)
-    facts = [_facts(ctx, case, _departments(record)) for case in await _members(ctx, cluster)]
+    facts = [await case_facts(ctx, case) for case in await _members(ctx, cluster)]
     return record if any(can_view_case(ctx.viewer, f) for f in facts) else None
 
 

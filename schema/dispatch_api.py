@@ -16,7 +16,7 @@ from resolvers import dispatch as dispatch_resolvers
 from resolvers.context import GraphContext
 from resolvers.errors import BadUserInput, NotFound
 from resolvers.ids import decode_global_id, decode_id_of
-from resolvers.rights import require_operator
+from resolvers.rights import actor_of, require_operator
 from schema.cases import Case
 from schema.clusters import Cluster
 from schema.dispatch import Assignment, ClusterDispatch, RegionRisk, StatsBucket, Whistle, WriteBack
@@ -157,7 +157,7 @@ def _department_key(global_id: strawberry.ID | None) -> str | None:
 
 
 def _actor(info: Info) -> str:
-    return dispatch_resolvers.actor_of(info.context.viewer)
+    return actor_of(info.context.viewer)
 
 
 @strawberry.type

@@ -310,3 +310,20 @@ async def test_dead_letters_are_listed_and_replayed(world: World) -> None:
     await world.outbox.drain()
     assert [d.state for d in await world.outbox.for_case(case_key)] == [DeliveryState.DELIVERED]
     assert await world.outbox.dead_letters() == []
+
+
+async def test_cards_are_announced_once_as_the_deadline_nears_and_passes(world: World) -> None:
+    from casework.supervision import Supervisor
+
+    cluster_id = await world.cluster_of("hotline12345")
+    record = await world.dispatcher.dispatch(cluster_id, "center", department_id="dept-urban")
+    await world.dispatcher.sign(record.assignments[0].id, "dept-urban")
+    supervisor = Supervisor(world.dispatcher)
+    assert await supervisor.sweep() == 0
+    world.clock.advance(timedelta(days=7))  # past the 5 working days: yellow
+    assert await supervisor.sweep() == 1
+    assert await supervisor.sweep() == 0  # announced once
+    world.clock.advance(timedelta(days=30))  # long overdue: red
+    assert await supervisor.sweep() == 1
+    cards = [fields["card"] for fields in await world.events_of("card.issued")]
+    assert cards == ["YELLOW", "RED"]
