@@ -65,10 +65,14 @@ def login(gateway_url: str, username: str = "center", password: str = DEMO_PASSW
 
 @contextlib.contextmanager
 def _process(args: list[str], env: dict[str, str] | None = None) -> Iterator[subprocess.Popen[bytes]]:
-    process = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    # stderr goes to a file: a pipe nobody reads fills up after 64 KiB of log lines and then blocks
+    # the process on its next write (the gateway stopped answering mid-benchmark that way).
+    log = tempfile.NamedTemporaryFile(prefix="minsheng-stderr-", suffix=".log", delete=False)  # noqa: SIM115
+    process = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=log)
     try:
         yield process
     finally:
+        log.close()
         process.terminate()
         try:
             process.wait(timeout=15)

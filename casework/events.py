@@ -191,6 +191,9 @@ class Event:
     parties: tuple[str, ...] = ()
     respondents: tuple[str, ...] = ()
     within: frozenset[str] = frozenset()  # ``regions`` and all their ancestors (when the reader knows them)
+    # Views of this event derived once per process and shared by every subscriber it reaches (the
+    # graph's CaseEvent object, …): the feed parses an entry once, so they are computed once too.
+    views: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def cursor(self) -> str:

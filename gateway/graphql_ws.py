@@ -30,6 +30,7 @@ from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
+from strawberry.http.exceptions import WebSocketDisconnected
 from strawberry.schema.base import BaseSchema
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import BaseGraphQLTransportWSHandler
@@ -86,6 +87,14 @@ class _Handler(BaseGraphQLTransportWSHandler[GraphContext, None]):
                 "extensions": {"code": "RATE_LIMITED"}}]})
             return
         await super().handle_subscribe(message)
+
+    async def handle_task_exception(self, error: Exception) -> None:
+        # A client that vanished while an event was being sent is routine (the receive loop cleans
+        # up); strawberry would log a full trace for each of its subscriptions.
+        if isinstance(error, WebSocketDisconnected):
+            log.debug("a subscriber's socket went away mid-send")
+            return
+        await super().handle_task_exception(error)
 
     async def _ping_loop(self) -> None:
         try:

@@ -133,4 +133,7 @@ class Subscription:
         spec = event_resolvers.EventFilterSpec() if filter is None else filter.to_spec(ctx)
         events = await event_resolvers.follow_case_events(ctx, spec, after)
         async for event in events:
-            yield CaseEvent.of(event)
+            shared = event.views.get("graphql")
+            if shared is None:  # built once per event, whichever of its subscribers comes first
+                shared = event.views["graphql"] = CaseEvent.of(event)
+            yield shared

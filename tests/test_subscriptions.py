@@ -8,9 +8,11 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from starlette.applications import Starlette
 
+from casework.clusters import ClusterStore
 from casework.eventfeed import Tap
 from resolvers.ids import encode_global_id
 from tests.e2e import SandboxServer, e2e_dir, redis_db_url, sandbox, write_channels_file  # noqa: F401  (fixtures)
@@ -213,3 +215,28 @@ async def test_clients_that_vanish_leave_nothing_behind(clients: Clients, writer
     await wait_for(lambda: _live(Tap) == taps_before, what="their queues collected")
     handlers = [o for o in gc.get_objects() if type(o).__name__ == "GraphQLTransportWSHandler"]
     assert all(not h.operations for h in handlers), "no operation of a dead connection is left running"
+
+
+async def test_a_dispatch_reaches_the_department_live(clients: Clients, writer: Writer) -> None:
+    url = clients.url
+    headers = {"Authorization": f"Bearer {token(url, 'center')}"}
+    async with httpx.AsyncClient(base_url=url, timeout=30, headers=headers) as http:
+        introspect = {"query": '{ __type(name: "Mutation") { fields { name } } }'}
+        fields = (await http.post("/graphql", json=introspect)).json()["data"]["__type"]
+        if not fields or "dispatchCluster" not in {f["name"] for f in fields["fields"]}:
+            pytest.skip("Mutation.dispatchCluster is not in the graph yet (issue 5)")
+        labor = await clients.subscribe("labor", filter={"types": ["ASSIGNMENT_DISPATCHED"]})
+        key = await writer.case()
+        clusters = ClusterStore(writer.redis, writer.store, writer.store.reference, events=writer.events)
+        await clusters.assign(key)
+        answer = await http.post("/graphql", json={"query": DISPATCH, "variables": {
+            "cluster": case_id(key), "department": encode_global_id("Department", "dept-labor")}})
+        assert not answer.json().get("errors"), answer.json()
+    [event] = await labor.events(1)
+    assert event["type"] == "ASSIGNMENT_DISPATCHED"
+    assert case_id(key) in event["caseIds"]
+    assert event["departmentIds"] == [encode_global_id("Department", "dept-labor")]
+
+
+DISPATCH = """mutation($cluster: ID!, $department: ID) {
+  dispatchCluster(input: { clusterId: $cluster, departmentId: $department }) { __typename } }"""
