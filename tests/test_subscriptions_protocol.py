@@ -35,7 +35,7 @@ def live(db_url: str, sandbox: SandboxServer, e2e_dir: Path) -> Iterator[tuple[s
     directory = e2e_dir / "subscriptions-protocol"
     directory.mkdir(exist_ok=True)
     channels_file = write_channels_file(directory, sandbox.url, poll_interval=60)
-    with live_gateway(db_url, channels_file, sandbox.url, ws_init_timeout=1.0, ws_keepalive=0.5,
+    with live_gateway(db_url, channels_file, sandbox.url, ws_init_timeout=2.0, ws_keepalive=0.5,
                       ws_max_subscriptions=2, allowed_origins_list="https://dashboard.example.cn",
                       events_maxlen=3) as served:
         yield served
@@ -132,8 +132,7 @@ async def test_subscriptions_per_connection_are_capped(socket: ClientConnection,
     assert refused["payload"][0]["extensions"]["code"] == "RATE_LIMITED"
 
 
-async def test_cursors_the_log_cannot_serve(live: tuple[str, Starlette], socket: ClientConnection,
-                                            center: str, db_url: str) -> None:
+async def test_cursors_the_log_cannot_serve(live: tuple[str, Starlette], center: str, db_url: str) -> None:
     writer = Writer(db_url)
     try:
         for _ in range(5):
@@ -143,7 +142,12 @@ async def test_cursors_the_log_cannot_serve(live: tuple[str, Starlette], socket:
         await writer.events.trim()  # retention (MINSHENG_EVENTS_MAXLEN=3 here) removed the oldest two
     finally:
         await writer.aclose()
-    await init(socket, center)
+    async with websockets.connect(ws_url(live), subprotocols=[PROTOCOL]) as socket:  # type: ignore[list-item]
+        await init(socket, center)
+        await _expect_refusals(socket, oldest)
+
+
+async def _expect_refusals(socket: ClientConnection, oldest: str) -> None:
     for n, after, code in (("1", oldest, "CURSOR_EXPIRED"), ("2", "yesterday", "BAD_USER_INPUT")):
         await send(socket, {"id": n, "type": "subscribe", "payload": {"query": SUBSCRIBE,
                                                                      "variables": {"after": after}}})
