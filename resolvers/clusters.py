@@ -17,7 +17,8 @@ from casework.model import StoredCase
 from connectors import UnifiedStatus
 from resolvers.cases import page_size
 from resolvers.errors import BadUserInput, Conflict, Forbidden, NotFound, Unauthenticated
-from resolvers.rights import case_facts, visible_case, visible_cases
+from resolvers.ids import encode_global_id
+from resolvers.rights import audited, case_facts, visible_case, visible_cases
 
 if TYPE_CHECKING:
     from resolvers.context import GraphContext
@@ -140,13 +141,14 @@ async def merge_clusters(ctx: GraphContext, cluster_ids: list[str]) -> Cluster:
         raise NotFound("no such cluster")
     members = [k for c in clusters if c is not None for k in c.case_keys]
     cases = [c for c in await ctx.loaders.cases.load_many(members) if c is not None]
-    await _require_merge_right(ctx, cases)
-    try:
-        return await store.merge(cluster_ids, by=ctx.viewer.username)
-    except KeyError:
-        raise NotFound("no such cluster") from None
-    except ClusterConflict as exc:
-        raise Conflict(str(exc)) from None
+    with audited(ctx, "mergeClusters", ",".join(encode_global_id("Cluster", i) for i in cluster_ids)):
+        await _require_merge_right(ctx, cases)
+        try:
+            return await store.merge(cluster_ids, by=ctx.viewer.username)
+        except KeyError:
+            raise NotFound("no such cluster") from None
+        except ClusterConflict as exc:
+            raise Conflict(str(exc)) from None
 
 
 async def split_case(ctx: GraphContext, case_key: str) -> Cluster:
@@ -155,10 +157,11 @@ async def split_case(ctx: GraphContext, case_key: str) -> Cluster:
     if await visible_case(ctx, case) is None:
         raise NotFound("no such case")
     assert case is not None
-    await _require_merge_right(ctx, [case])
-    try:
-        return await _store(ctx).split(case_key, by=ctx.viewer.username)
-    except KeyError:
-        raise NotFound("the case is not clustered yet") from None
-    except ClusterConflict as exc:
-        raise Conflict(str(exc)) from None
+    with audited(ctx, "splitCase", encode_global_id("Case", case_key)):
+        await _require_merge_right(ctx, [case])
+        try:
+            return await _store(ctx).split(case_key, by=ctx.viewer.username)
+        except KeyError:
+            raise NotFound("the case is not clustered yet") from None
+        except ClusterConflict as exc:
+            raise Conflict(str(exc)) from None

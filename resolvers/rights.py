@@ -10,17 +10,26 @@ resolver calls. The rules for resolver authors:
 * one case reached any other way (``node``, ``case``, ``_entities``, a cluster's members, an event
   of a subscription) goes through :func:`visible_case` / :func:`visible_cases` /
   :func:`can_view_case_key`: an invisible case is ``None`` — the viewer must not learn it exists;
-* a write calls :func:`require_action` first (``FORBIDDEN``, audited) and :func:`audit_write`
-  after (every write is audited, whatever its outcome); the acting user for a channel's own audit
-  (``WriteBackAction.actor``) is :func:`actor_of` — never the user's token;
+* a write runs inside :func:`audited` (one audit entry: ok, denied or failed) and checks
+  :func:`require_action` first (``NOT_FOUND`` / ``FORBIDDEN``); :func:`audit_write` is the plain
+  call for writes that need their own shape; the acting user for a channel's own audit
+  (``WriteBackAction.actor``) is :func:`actor_of` — never the user's token::
+
+      with audited(ctx, "signAssignment", assignment_global_id) as entry:
+          await require_action(ctx, Action.SIGN, case)
+          ...                                   # the write
+          entry.detail = "签收"                  # optional: what to add to the entry
+
+
 * personal data in clear is read only on an explicit request and logged with :func:`audit_read`
   (:mod:`resolvers.masking` does this for ``reveal: true``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from dataclasses import replace
+import contextlib
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from auth.audit import Outcome
@@ -38,14 +47,29 @@ from auth.viewer import Viewer
 from casework.access import respondent_departments
 from casework.model import CaseQuery, StoredCase
 from resolvers.errors import Forbidden, NotFound, Unauthenticated
-from resolvers.ids import encode_global_id
 
 if TYPE_CHECKING:
     from resolvers.context import GraphContext
 
-__all__ = ["actor_of", "audit_read", "audit_write", "can_view_case_key", "case_facts", "known_facts",
-           "own_cases", "require_action", "require_login", "require_operator", "require_stats", "scoped",
-           "viewer_scope", "visible_case", "visible_cases"]
+__all__ = [
+    "AuditNote",
+    "actor_of",
+    "audit_read",
+    "audit_write",
+    "audited",
+    "can_view_case_key",
+    "case_facts",
+    "known_facts",
+    "own_cases",
+    "require_action",
+    "require_login",
+    "require_operator",
+    "require_stats",
+    "scoped",
+    "viewer_scope",
+    "visible_case",
+    "visible_cases",
+]
 
 
 def require_login(viewer: Viewer) -> None:
@@ -162,7 +186,7 @@ async def require_action(ctx: GraphContext, action: Action, case: StoredCase | N
 
     Raises:
         NotFound: no such case, or one the viewer may not see (it must not learn it exists).
-        Forbidden: the viewer sees the case but may not do this; the refusal is audited.
+        Forbidden: the viewer sees the case but may not do this (:func:`audited` records the refusal).
     """
     require_login(ctx.viewer)
     if await visible_case(ctx, case) is None:
@@ -170,9 +194,36 @@ async def require_action(ctx: GraphContext, action: Action, case: StoredCase | N
     assert case is not None
     facts = await case_facts(ctx, case)
     if not can_act(ctx.viewer, action, facts):
-        audit_write(ctx, str(action), object_id or encode_global_id("Case", case.key), outcome=Outcome.DENIED)
         raise Forbidden(f"you may not {action} this case")
     return facts
+
+
+@dataclass(slots=True)
+class AuditNote:
+    """What :func:`audited` writes; the block may fill in what it learns (the new object's id …)."""
+
+    object_id: str | None
+    fields: tuple[str, ...] = ()
+    detail: str | None = None
+
+
+@contextlib.contextmanager
+def audited(ctx: GraphContext, action: str, object_id: str | None = None, *,
+            fields: Sequence[str] = ()) -> Iterator[AuditNote]:
+    """Write exactly one audit entry for the write in the block: ``ok``, ``denied`` (``FORBIDDEN``,
+    ``UNAUTHENTICATED``) or ``failed`` (anything else raised, its class name as the detail)."""
+    note = AuditNote(object_id, tuple(fields))
+    try:
+        yield note
+    except (Forbidden, Unauthenticated):
+        audit_write(ctx, action, note.object_id, fields=note.fields, outcome=Outcome.DENIED,
+                    detail=note.detail)
+        raise
+    except Exception as exc:
+        audit_write(ctx, action, note.object_id, fields=note.fields, outcome=Outcome.FAILED,
+                    detail=note.detail or type(exc).__name__)
+        raise
+    audit_write(ctx, action, note.object_id, fields=note.fields, detail=note.detail)
 
 
 def _request_meta(ctx: GraphContext) -> tuple[str | None, str | None]:

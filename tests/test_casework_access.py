@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
 
+from auth.audit import AuditLog
 from auth.identity import IdentityHasher
 from auth.rights import Scope, case_scope
 from auth.viewer import Role, Viewer
@@ -15,6 +19,8 @@ from casework.model import CaseQuery
 from casework.reference import Reference
 from casework.store import CaseStore
 from connectors import Party, Place
+from resolvers.errors import Forbidden
+from resolvers.rights import audited
 from tests.test_casework_store import ID_NUMBER, PHONE, record
 
 KEY = b"test-key"
@@ -82,3 +88,22 @@ async def test_a_petition_is_never_shown_to_the_unit_it_complains_about(store: C
     assert await found(store, case_scope(labor)) == (["petition:P2"], 1)
     staff = Viewer("x", "x", "x", frozenset({Role.PETITION_STAFF}), department_id="dept-petition")
     assert (await found(store, case_scope(staff)))[1] == 2
+
+
+async def test_audited_writes_one_entry_per_write(tmp_path: Path) -> None:
+    """``resolvers.rights.audited``: ok, denied or failed — exactly one line each, never the data."""
+    log = AuditLog(tmp_path / "audit.jsonl")
+    viewer = Viewer("user:yutang", "yutang", "玉塘", frozenset({Role.STREET}))
+    ctx = SimpleNamespace(resources=SimpleNamespace(audit=log), viewer=viewer, request=None)
+    with audited(ctx, "dispatchCluster", "Q2x1c3Rlcjox") as entry:  # type: ignore[arg-type]
+        entry.detail = "派往 dept-labor"
+    for error in (Forbidden("no"), ValueError("boom")):
+        with pytest.raises(type(error)), audited(ctx, "signAssignment", "X"):  # type: ignore[arg-type]
+            raise error
+    await log.flush()
+    lines = [json.loads(line) for line in (tmp_path / "audit.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert [(line["action"], line["outcome"], line.get("detail")) for line in lines] == [
+        ("dispatchCluster", "ok", "派往 dept-labor"), ("signAssignment", "denied", None),
+        ("signAssignment", "failed", "ValueError")]
+    assert {line["user"] for line in lines} == {"yutang"}
+    log.close()
