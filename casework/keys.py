@@ -37,6 +37,7 @@ key                                            holds
 ``ms:{ix}:cl:gen`` / ``ms:{ix}:cl:q:<hash>``   counter / short-lived zset: dispatch-view results
 ``ms:{ix}:dd:<block>``                         zset: dedup blocking — clusters by last report time
 ``ms:backfill``                                hash: channel → persisted backfill cursor
+``ms:rl:{<who>}:<window>``                     hash: a client's operations / root fields this window
 =============================================  ==========================================
 
 A case's own keys share the case's tag, so the case hash and its source-cache entry live in one
@@ -81,6 +82,7 @@ __all__ = [
     "quarantine_seen",
     "query_part",
     "query_result",
+    "rate_limit",
     "region_index",
     "source_cache",
     "status_index",
@@ -270,3 +272,8 @@ def outbox_queue(case_key: str) -> str:
 
 def case_write_backs(case_key: str) -> str:
     return f"{OUTBOX}:case:{case_key}"
+
+
+def rate_limit(who: str, window: int) -> str:
+    """Hash: one client's operation and root-field counts in one rate-limit window (expires after it)."""
+    return f"{PREFIX}:rl:{{{who}}}:{window}"

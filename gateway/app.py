@@ -38,11 +38,12 @@ from connectors import Connector, registry
 from gateway.channels import load_channels
 from gateway.dispatching import dispatching
 from gateway.embedded import LateMount, redis_client, sub_app_lifespan, wait_until_listening
-from gateway.graphql_http import GraphQLEndpoint
+from gateway.graphql_http import GraphQLEndpoint, HttpPolicy
 from gateway.graphql_sse import EventStreams
 from gateway.graphql_ws import GraphQLSocket
 from gateway.login import login, login_routes
 from gateway.metrics import MeteredIntake, Metrics, MetricsMiddleware, OperationMetrics
+from gateway.ratelimit import RateLimit, RateLimiter
 from gateway.routes import DASHBOARD, plain_routes
 from gateway.settings import Settings
 from resolvers.context import Limits, Resources
@@ -68,13 +69,14 @@ def create_app(settings: Settings | None = None) -> Starlette:
     """The gateway as an ASGI app; ``settings`` default to the environment's."""
     settings = settings or Settings()
     metrics = Metrics()
-    schema = build_schema(
-        installed_connectors(),
-        SchemaOptions(production=settings.production, max_depth=settings.max_query_depth,
-                      max_aliases=settings.max_aliases, max_tokens=settings.max_tokens),
-        extensions=[lambda: OperationMetrics(metrics)])
+    limiter = RateLimiter(operations=settings.rate_limit_operations,
+                          root_fields=settings.rate_limit_root_fields, window=settings.rate_limit_window)
+    schema = build_schema(installed_connectors(), _schema_options(settings),
+                          extensions=[lambda: OperationMetrics(metrics), lambda: RateLimit(limiter)])
     sandbox_mount = LateMount()
-    http_graphql = GraphQLEndpoint(schema, production=settings.production)
+    policy = HttpPolicy(max_body_bytes=settings.max_body_bytes, execution_timeout=settings.execution_timeout,
+                        csrf_prevention=settings.csrf_prevention)
+    http_graphql = GraphQLEndpoint(schema, production=settings.production, policy=policy)
     streams = EventStreams(schema, http_graphql, allowed_origins=settings.allowed_origins,
                            keepalive=settings.ws_keepalive or 15.0)
     routes: list[Any] = [Route("/graphql", streams),
@@ -92,9 +94,17 @@ def create_app(settings: Settings | None = None) -> Starlette:
     app.state.settings = settings
     app.state.metrics = metrics
     app.state.schema = schema
+    app.state.rate_limiter = limiter
     app.state.resources = None
     app.state.idp = None
     return app
+
+
+def _schema_options(settings: Settings) -> SchemaOptions:
+    return SchemaOptions(production=settings.production, max_depth=settings.max_query_depth,
+                         max_aliases=settings.max_aliases, max_tokens=settings.max_tokens,
+                         max_root_fields=settings.max_root_fields, max_cost=settings.max_cost,
+                         default_list_size=settings.default_list_size, max_batch=settings.max_batch)
 
 
 @contextlib.asynccontextmanager
@@ -106,6 +116,8 @@ async def _lifespan(app: Starlette, settings: Settings, sandbox_mount: LateMount
         redis = redis_client(settings.redis_url)
         stack.push_async_callback(redis.aclose)
         await _check_redis(redis, settings)
+        app.state.rate_limiter.redis = redis
+        stack.callback(setattr, app.state.rate_limiter, "redis", None)
         reference = Reference.load()
         events = EventLog(redis, maxlen=settings.events_maxlen, retention_seconds=settings.events_retention,
                           ancestors=lambda region: [r.id for r in reference.region_ancestors(region)])

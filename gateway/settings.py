@@ -46,6 +46,16 @@ variable                    meaning (default)
 ``MINSHENG_WS_KEEPALIVE``   seconds between the server's pings; an unanswered one closes (15; 0: off)
 ``MINSHENG_WS_MAX_SUBSCRIPTIONS`` operations one WebSocket may run at once (20)
 ``MINSHENG_AUTO_DISPATCH``  dispatch new clusters whose routing rule is automatic at once (on)
+``MINSHENG_MAX_ROOT_FIELDS`` most root fields in one operation, fragments expanded (20)
+``MINSHENG_MAX_COST``       most estimated objects one operation may ask for (25000; SECURITY.md)
+``MINSHENG_DEFAULT_LIST_SIZE`` list size the cost estimate assumes where no ``first`` says (10)
+``MINSHENG_MAX_BATCH``      operations in one JSON-array request; 0 turns batching off (0)
+``MINSHENG_MAX_BODY_BYTES`` largest ``/graphql`` request body (1000000)
+``MINSHENG_EXECUTION_TIMEOUT`` seconds one operation may run before it answers 504 (30)
+``MINSHENG_CSRF_PREVENTION`` refuse requests a browser sends without a preflight (on)
+``MINSHENG_RATE_LIMIT_OPERATIONS`` operations per client per window; 0: no limit (600)
+``MINSHENG_RATE_LIMIT_ROOT_FIELDS`` root fields per client per window; 0: no limit (2000)
+``MINSHENG_RATE_LIMIT_WINDOW`` seconds of one rate-limit window (60)
 =========================== ===================================================================
 """
 
@@ -119,6 +129,16 @@ class Settings(BaseSettings):
     @property
     def allowed_origins(self) -> tuple[str, ...]:
         return tuple(o.strip() for o in self.allowed_origins_list.split(",") if o.strip())
+    max_root_fields: int = Field(20, ge=1, validation_alias=_env("MINSHENG_MAX_ROOT_FIELDS"))
+    max_cost: int = Field(25_000, ge=1, validation_alias=_env("MINSHENG_MAX_COST"))
+    default_list_size: int = Field(10, ge=1, validation_alias=_env("MINSHENG_DEFAULT_LIST_SIZE"))
+    max_batch: int = Field(0, ge=0, le=100, validation_alias=_env("MINSHENG_MAX_BATCH"))
+    max_body_bytes: int = Field(1_000_000, ge=1024, validation_alias=_env("MINSHENG_MAX_BODY_BYTES"))
+    execution_timeout: float = Field(30.0, gt=0, validation_alias=_env("MINSHENG_EXECUTION_TIMEOUT"))
+    csrf_prevention: bool = Field(True, validation_alias=_env("MINSHENG_CSRF_PREVENTION"))
+    rate_limit_operations: int = Field(600, ge=0, validation_alias=_env("MINSHENG_RATE_LIMIT_OPERATIONS"))
+    rate_limit_root_fields: int = Field(2000, ge=0, validation_alias=_env("MINSHENG_RATE_LIMIT_ROOT_FIELDS"))
+    rate_limit_window: int = Field(60, ge=1, validation_alias=_env("MINSHENG_RATE_LIMIT_WINDOW"))
 
     @property
     def production(self) -> bool:

@@ -10,21 +10,14 @@ from typing import Any
 import strawberry
 from graphql import FieldNode, GraphQLError, ValidationRule
 from graphql.validation import NoSchemaIntrospectionCustomRule
-from strawberry.extensions import (
-    AddValidationRules,
-    MaxTokensLimiter,
-    ParserCache,
-    SchemaExtension,
-    ValidationCache,
-)
-from strawberry.extensions.max_aliases import create_validator as aliases_rule
-from strawberry.extensions.query_depth_limiter import create_validator as depth_rule
-from strawberry.schema.config import StrawberryConfig
+from strawberry.extensions import AddValidationRules, MaxTokensLimiter, ParserCache, SchemaExtension
+from strawberry.schema.config import BatchingConfig, StrawberryConfig
 from strawberry.types import ExecutionContext
 
 from connectors import Connector
 from schema.errors import ErrorCodes, log_errors
 from schema.events import Subscription
+from schema.limits import LimitedValidation, OperationLimits
 from schema.mutation import Mutation
 from schema.query import Query
 from schema.sources import SCALARS, build_source_types
@@ -42,6 +35,16 @@ class SchemaOptions:
     max_depth: int = 15
     max_aliases: int = 30
     max_tokens: int = 5000
+    max_root_fields: int = 20
+    max_cost: int = 25_000
+    default_list_size: int = 10
+    max_batch: int = 0  # operations in one JSON-array request; 0: batching off
+
+    def limits(self) -> OperationLimits:
+        """The operation limits; production names the limit hit but not its number."""
+        return OperationLimits(max_depth=self.max_depth, max_aliases=self.max_aliases,
+                               max_root_fields=self.max_root_fields, max_cost=self.max_cost,
+                               default_list_size=self.default_list_size, reveal=not self.production)
 
 
 class GraphSchema(strawberry.federation.Schema):
@@ -80,18 +83,22 @@ class DocumentCache(ParserCache):
 
 def _extensions(options: SchemaOptions,
                 extra: Sequence[Callable[[], SchemaExtension]]) -> list[Callable[[], SchemaExtension]]:
-    # Validation rules are built once so the validation cache (keyed by the rules) keeps hitting.
-    rules: list[Any] = [depth_rule(options.max_depth, None), aliases_rule(options.max_aliases)]
-    if options.production:
-        rules += [NoSchemaIntrospectionCustomRule, NoServiceSdlRule]
+    # Validation rules are built once so the validation cache (keyed by the rules) keeps hitting; depth
+    # and aliases are measured by LimitedValidation, with fragments expanded, before validation.
+    rules: list[Any] = [NoSchemaIntrospectionCustomRule, NoServiceSdlRule] if options.production else []
+    limits = options.limits()
     return [
         *extra,  # outermost: they see the result after the error codes are set
         lambda: ErrorCodes(hide_suggestions=options.production),
         lambda: MaxTokensLimiter(max_token_count=options.max_tokens),
         lambda: AddValidationRules(rules),
         lambda: DocumentCache(maxsize=DOCUMENT_CACHE_SIZE),
-        lambda: ValidationCache(maxsize=DOCUMENT_CACHE_SIZE),
+        lambda: LimitedValidation(limits, maxsize=DOCUMENT_CACHE_SIZE),
     ]
+
+
+def _batching(options: SchemaOptions) -> BatchingConfig | None:
+    return BatchingConfig(max_operations=options.max_batch) if options.max_batch > 0 else None
 
 
 def build_schema(connectors: Mapping[str, type[Connector]], options: SchemaOptions | None = None, *,
@@ -110,5 +117,6 @@ def build_schema(connectors: Mapping[str, type[Connector]], options: SchemaOptio
         subscription=Subscription,
         types=build_source_types(connectors),
         extensions=_extensions(options, extensions),
-        config=StrawberryConfig(disable_field_suggestions=options.production, scalar_map=SCALARS),
+        config=StrawberryConfig(disable_field_suggestions=options.production, scalar_map=SCALARS,
+                                batching_config=_batching(options)),
     )

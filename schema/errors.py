@@ -56,10 +56,11 @@ def classify(error: GraphQLError) -> tuple[str, str, dict[str, Any]]:
         return "RATE_LIMITED", "a channel system is throttling requests", {"retryAfter": original.retry_after}
     if isinstance(original, (UpstreamError, TimeoutError)):
         return "UPSTREAM_UNAVAILABLE", "a channel system is unavailable", {}
+    if original is None and isinstance(error.extensions, dict) and error.extensions.get("code"):
+        extensions = dict(error.extensions)
+        return str(extensions.pop("code")), error.message, extensions
     if _is_request_error(error):
         return _request_code(error.message), error.message, {}
-    if original is None and isinstance(error.extensions, dict) and error.extensions.get("code"):
-        return str(error.extensions["code"]), error.message, {}
     return "INTERNAL_SERVER_ERROR", INTERNAL_MESSAGE, {}
 
 

@@ -161,6 +161,10 @@ def gateway_settings(redis_url: str | None, channels_file: Path, sandbox_url: st
     port = port or free_port()
     overrides.setdefault("audit_path", Path(tempfile.mkdtemp(prefix="minsheng-audit-")) / "audit.jsonl")
     overrides.setdefault("auto_dispatch", False)  # the shared sandbox must not receive automatic write-backs
+    # every test client is 127.0.0.1: a shared per-IP budget would throttle the suite, so tests that
+    # mean to see the rate limiter turn it on themselves
+    overrides.setdefault("rate_limit_operations", 0)
+    overrides.setdefault("rate_limit_root_fields", 0)
     return Settings(redis_url=redis_url, channels_file=channels_file, sandbox_enabled=False,
                     sandbox_base_url=sandbox_url, port=port, sync=sync, **overrides)
 

@@ -15,15 +15,17 @@ from tests.e2e import *  # noqa: F403 (the fixtures)
 from tests.e2e import CHANNELS, Graph, SandboxServer, gateway_settings, start_gateway
 
 GRAPHQL_RESPONSE = "application/graphql-response+json"
+PREFLIGHT = {"graphql-preflight": "1"}  # GET needs it: CSRF prevention (test_gateway_hardening.py)
 
 
 def test_get_query_and_content_types(graph: Graph) -> None:
-    answer = httpx.get(graph.url, params={"query": "{ me { username } }"}, headers=graph.auth_headers)
+    answer = httpx.get(graph.url, params={"query": "{ me { username } }"},
+                       headers={**graph.auth_headers, **PREFLIGHT})
     assert answer.status_code == 200
     assert answer.headers["content-type"].startswith("application/json")
     assert answer.json() == {"data": {"me": {"username": "center"}}}
     answer = httpx.get(graph.url, params={"query": "{ me { username } }"},
-                       headers={"Accept": GRAPHQL_RESPONSE, **graph.auth_headers})
+                       headers={"Accept": GRAPHQL_RESPONSE, **graph.auth_headers, **PREFLIGHT})
     assert answer.headers["content-type"].startswith(GRAPHQL_RESPONSE)
     answer = graph.post("{ me { username } }",
                         headers={"Accept": f"application/json;q=0.5, {GRAPHQL_RESPONSE}"})
@@ -31,7 +33,8 @@ def test_get_query_and_content_types(graph: Graph) -> None:
 
 
 def test_get_mutation_is_405(graph: Graph) -> None:
-    answer = httpx.get(graph.url, params={"query": "mutation { __typename }"}, headers=graph.auth_headers)
+    answer = httpx.get(graph.url, params={"query": "mutation { __typename }"},
+                       headers={**graph.auth_headers, **PREFLIGHT})
     assert answer.status_code == 405
     assert answer.headers["allow"] == "POST"
     assert answer.json()["errors"][0]["extensions"]["code"] == "METHOD_NOT_ALLOWED"
