@@ -7,7 +7,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 PORT   ?= 8000
 
-.PHONY: up test bench lint install redis-server chromium clean help
+.PHONY: up test bench lint install redis-server chromium npm-deps schema clean help
 
 help:
 	@echo "make up     run gateway + sandbox channels + dashboard on http://127.0.0.1:$(PORT) (embedded store)"
@@ -50,7 +50,19 @@ chromium:
 up: $(STAMP)
 	PORT=$(PORT) $(VENV)/bin/minsheng up
 
-test: $(STAMP) redis-server chromium
+# The ecosystem's conformance suites (graphql-http audits, Apollo composition) at the versions pinned in
+# tests/npm/package-lock.json, from the npm registry (the tests install them too when run alone).
+npm-deps: tests/npm/node_modules/.package-lock.json
+
+tests/npm/node_modules/.package-lock.json: tests/npm/package-lock.json
+	@command -v npm >/dev/null 2>&1 || { echo "npm not found: install Node >= 18 (Debian: apt-get install nodejs npm)"; exit 1; }
+	cd tests/npm && npm ci --no-audit --no-fund --loglevel=error
+
+# rewrite schema.graphql, the committed schema snapshot (tests/test_schema_snapshot.py checks breaks against it)
+schema: $(STAMP)
+	$(PY) -m tests.test_schema_snapshot
+
+test: $(STAMP) redis-server chromium npm-deps
 	$(VENV)/bin/pytest
 
 bench: $(STAMP) redis-server
@@ -61,4 +73,4 @@ lint: $(STAMP)
 	$(VENV)/bin/mypy
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache var test-artifacts
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache var test-artifacts tests/npm/node_modules

@@ -242,6 +242,8 @@ class GraphQLEndpoint(GraphQL[GraphContext, None]):
             return await super().parse_http_body(request)
         except (AttributeError, TypeError) as exc:  # a JSON body that is not an object
             raise HTTPException(400, "the request body must be a JSON object") from exc
+        except RecursionError as exc:  # JSON nested past Python's recursion limit (the body cap allows it)
+            raise HTTPException(400, "the request nests too deeply") from exc
 
     async def execute_single(self, request: Request, request_adapter: AsyncHTTPRequestAdapter,
                              sub_response: Response, context: GraphContext, root_value: None,

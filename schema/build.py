@@ -11,10 +11,12 @@ import strawberry
 from graphql import FieldNode, GraphQLError, ValidationRule
 from graphql.validation import NoSchemaIntrospectionCustomRule
 from strawberry.extensions import AddValidationRules, MaxTokensLimiter, ParserCache, SchemaExtension
+from strawberry.federation.schema import FederationAny
 from strawberry.schema.config import BatchingConfig, StrawberryConfig
-from strawberry.types import ExecutionContext
+from strawberry.types import ExecutionContext, Info
 
 from connectors import Connector
+from resolvers.errors import BadUserInput
 from schema.errors import ErrorCodes, log_errors
 from schema.events import Subscription
 from schema.limits import LimitedValidation, OperationLimits
@@ -53,6 +55,25 @@ class GraphSchema(strawberry.federation.Schema):
     def process_errors(self, errors: list[GraphQLError],
                        execution_context: ExecutionContext | None = None) -> None:
         log_errors(errors)
+
+    def entities_resolver(self, info: Info, representations: list[FederationAny]) -> list[FederationAny]:
+        """Federation's ``_entities``, refusing malformed representations with ``BAD_USER_INPUT``.
+
+        strawberry's own resolver trusts them: a string, an unknown ``__typename`` or a missing key
+        would surface as an internal error (found by tests/test_fuzz.py).
+        """
+        for representation in representations:
+            if not (isinstance(representation, dict) and self._is_entity(representation.get("__typename"))
+                    and isinstance(representation.get("id"), str)):
+                raise BadUserInput("each representation must be an object with the __typename and id of an "
+                                   "entity type (Case, Channel …)")
+        return super().entities_resolver(info, representations)
+
+    def _is_entity(self, type_name: object) -> bool:
+        if not isinstance(type_name, str) or type_name not in self.schema_converter.type_map:
+            return False
+        definition = self.schema_converter.type_map[type_name].definition
+        return hasattr(getattr(definition, "origin", None), "resolve_reference")
 
 
 class NoServiceSdlRule(ValidationRule):

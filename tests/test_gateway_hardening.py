@@ -132,3 +132,36 @@ def test_an_operation_past_the_execution_timeout_answers_504() -> None:
         assert slow.status_code == 504
         assert _code(slow.json()) == "GATEWAY_TIMEOUT"
         assert httpx.post(f"{url}/graphql", json={"query": "{ fast }"}).json() == {"data": {"fast": "fast"}}
+
+
+def test_hostile_client_input_is_a_client_error(graph: Graph) -> None:
+    case_id = graph.data("{ cases(first: 1) { nodes { id } } }")["cases"]["nodes"][0]["id"]
+    checks: list[tuple[str, dict[str, Any], str]] = [
+        ('{ case(id: "!!not-an-id") { id } }', {}, "BAD_USER_INPUT"),
+        ('{ case(id: "") { id } }', {}, "BAD_USER_INPUT"),
+        ("query($id: ID!) { case(id: $id) { id } }", {"id": ["a", "list"]}, "BAD_USER_INPUT"),
+        ("query($n: Int) { cases(first: $n) { totalCount } }", {"n": "ten"}, "BAD_USER_INPUT"),
+        ("query($n: Int) { cases(first: $n) { totalCount } }", {"n": 2**40}, "BAD_USER_INPUT"),
+        ("query($n: Int) { cases(first: $n) { totalCount } }", {"n": -5}, "BAD_USER_INPUT"),
+        ('{ cases(after: "garbage") { totalCount } }', {}, "BAD_USER_INPUT"),
+        ("query($r: [_Any!]!) { _entities(representations: $r) { __typename } }", {"r": ["x"]},
+         "BAD_USER_INPUT"),
+        ("query($r: [_Any!]!) { _entities(representations: $r) { __typename } }",
+         {"r": [{"__typename": "Nope", "id": "1"}]}, "BAD_USER_INPUT"),
+    ]
+    for query, variables, code in checks:
+        answer = graph.post(query, variables)
+        assert answer.status_code < 500, (query, answer.text)
+        assert _code(answer.json()) == code, (query, variables, answer.json())
+    assert graph.data("query($id: ID!) { case(id: $id) { id } }", {"id": case_id})["case"]["id"] == case_id
+
+
+def test_huge_and_deep_variables_never_fail_the_server(graph: Graph) -> None:
+    wide = {f"v{i}": "民" * 10 for i in range(20_000)}  # ~0.5 MB of variables nobody declared
+    answer = graph.post("{ me { username } }", wide)
+    assert answer.status_code == 200, answer.text[:500]
+    deep = "[" * 100_000 + "]" * 100_000  # nested past Python's recursion limit
+    body = '{"query": "query($x: [String]) { me { username } }", "variables": {"x": ' + deep + "}}"
+    answer = httpx.post(graph.url, content=body.encode(), headers={**JSON, **graph.auth_headers})
+    assert answer.status_code == 400, answer.text[:500]
+    assert "Traceback" not in answer.text
