@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
+import httpx
+
 from tests.e2e import *  # noqa: F403 (the fixtures)
 from tests.e2e import (
     CHANNELS,
@@ -45,6 +47,9 @@ def test_restart_resumes_from_the_cursors(sandbox: SandboxServer, redis_url: str
     started = datetime.now(UTC)
     before = sandbox.stats()
     with start_gateway(settings) as graph:
+        # which channels had synced when /readyz said ready (a channel that is down also counts as
+        # settled): printed if the assertion below fails, to tell an incomplete first sync apart
+        first_ready = httpx.get(f"{graph.base_url}/readyz").json()["channels"]
         total, cases = _all_cases(graph)
     first_sync = {key: n - before[key] for key, n in sandbox.stats().items()}
     assert total == len(cases) > 0
@@ -58,7 +63,7 @@ def test_restart_resumes_from_the_cursors(sandbox: SandboxServer, redis_url: str
     assert set(cases) <= set(cases_again), "no case lost"
     # Only tickets received since (the sandbox keeps receiving: Open311 windows end at "now") are new.
     fresh = {new: cases_again[new] for new in set(cases_again) - set(cases)}
-    assert all(at >= started for at in fresh.values()), (started, fresh)
+    assert all(at >= started for at in fresh.values()), (started, fresh, first_ready)
     # Resuming from the saved cursors asks only for what changed since: never more than the first full
     # sync did, and less over all channels (those whose history spans several pages ask for one).
     assert all(resumed[key] <= first_sync[key] for key in CHANNELS), (resumed, first_sync)
