@@ -88,7 +88,8 @@ def _spawn_gateway(redis_url: str, channels_file: Path, sandbox: SandboxServer, 
                    workdir: Path) -> subprocess.Popen[bytes]:
     env = {**os.environ, "REDIS_URL": redis_url, "MINSHENG_CHANNELS_FILE": str(channels_file),
            "MINSHENG_SANDBOX": "0", "MINSHENG_SANDBOX_URL": sandbox.url, "PORT": str(port),
-           "MINSHENG_AUDIT_PATH": str(workdir / "audit.jsonl"), "MINSHENG_LOG_LEVEL": "warning"}
+           "MINSHENG_AUDIT_PATH": str(workdir / "audit.jsonl"), "MINSHENG_LOG_LEVEL": "warning",
+           "MINSHENG_AUTO_DISPATCH": "0"}  # the shared sandbox must not receive automatic write-backs
     log = (workdir / f"gateway-{port}.log").open("ab")
     return subprocess.Popen([sys.executable, "-m", "gateway.cli", "up"], env=env, stdout=log, stderr=log)
 
