@@ -8,7 +8,7 @@ import platform
 import sys
 import time
 
-from bench import query, subscriptions
+from bench import dedup, query, subscriptions
 from bench.harness import stack
 
 
@@ -22,6 +22,8 @@ def main() -> int:
     with stack() as running:
         figures["query_50_cases_with_source"] = query.run(running)
         figures["subscriptions"] = subscriptions.run(running)
+        figures["dedup_quality"] = dedup.quality(running)
+    figures["dedup_scale"] = dedup.scale()
     figures["wall_seconds"] = round(time.time() - started, 1)
     json.dump(figures, sys.stdout, ensure_ascii=False, indent=2)
     sys.stdout.write("\n")

@@ -52,6 +52,7 @@ _ADMIN = re.compile(r"^(深圳市|光明区|[\u4e00-\u9fff]{2,3}街道|[\u4e00-\
 class _Words:
     place: re.Pattern[str]
     kinds: dict[str, str]
+    generic: tuple[str, ...]
     not_names: frozenset[str]
     boilerplate: frozenset[str]
 
@@ -62,7 +63,9 @@ def _words() -> _Words:
     suffixes = sorted(data["place_suffixes"].split(), key=len, reverse=True)
     place = re.compile(r"([\u4e00-\u9fffa-z0-9]{2,8}?)(" + "|".join(suffixes) + ")")
     kinds = {suffix: kind for kind, words in data["place_kinds"].items() for suffix in words.split()}
-    return _Words(place, kinds, frozenset(data["not_names"].split()), frozenset(data["boilerplate"].split()))
+    generic = tuple(sorted(data.get("generic_stems", "").split(), key=len, reverse=True))
+    return _Words(place, kinds, generic, frozenset(data["not_names"].split()),
+                  frozenset(data["boilerplate"].split()))
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,7 +115,17 @@ def place_keys(name: str) -> set[str]:
     match = _words().place.fullmatch(name)
     stem, suffix = (match.group(1), match.group(2)) if match else (name[:-1], name[-1:])
     kind = _words().kinds.get(suffix, suffix)
-    return {f"{kind}:{''.join(sorted(stem[-2:]))}"}
+    return {f"{kind}:{''.join(sorted(_distinctive(stem)[-2:]))}"}
+
+
+def _distinctive(stem: str) -> str:
+    """``stem`` without the generic words it ends with (红星道路改造 → 红星), unless nothing would be left."""
+    generic = _words().generic
+    while True:
+        ending = next((g for g in generic if stem.endswith(g) and len(stem) - len(g) >= 2), None)
+        if ending is None:
+            return stem
+        stem = stem[: -len(ending)]
 
 
 def named_places(text: str) -> list[str]:
@@ -135,7 +148,7 @@ def signature(case: StoredCase, reference: Reference, who: Iterable[str]) -> Sig
     """The case's signature (place, problem, residents); ``who`` are its appellants' identity hashes."""
     region_id = case.region_id
     if region_id is None:  # free text only (a message board): the community or street its words name
-        region_id = reference.resolve_place(Place(address=f"{case.title} {case.content}"[:500]))
+        region_id = reference.resolve_place(Place(community=f"{case.title} {case.content}"[:500]))
     community, street = _regions(region_id, reference)
     address = normalise(case.address)
     text = f"{case.title}，{case.content}"
@@ -196,6 +209,8 @@ class Thresholds:
     text_alone: float = 0.62          # text similarity that merges with a matching place, any category
     text_with_category: float = 0.40  # … when the categories agree
     text_same_resident: float = 0.30  # … when the same resident reports again
+    close_days: float = 2.0           # reports this close in time, same place and same category …
+    text_close: float = 0.05          # … need only this much text in common (details differ, not the matter)
     recent_days: float = 7.0          # reports further apart need text_alone however else they agree
     max_days: float = 60.0            # reports further apart are never linked automatically
 
@@ -224,6 +239,8 @@ def decide(signals: Signals, thresholds: Thresholds | None = None) -> Decision:
         needed = th.text_with_category
     if s.resident and s.category >= 0.5:
         needed = min(needed, th.text_same_resident)
+    if s.category >= 1.0 and s.place >= 1.0 and s.days <= th.close_days:
+        needed = min(needed, th.text_close)
     if s.place < 0.75:  # the same community only: the words must carry more of the weight
         needed += 0.15
     if s.days > th.recent_days:  # an old report and a new one: only near-identical words link them

@@ -3,7 +3,11 @@
     minsheng up [--host H] [--port N]          the gateway (PORT / MINSHENG_HOST by default)
     minsheng sandbox --port N [--seed S]        the six sandbox channel systems, each under /<key>/
     minsheng quarantine [CHANNEL] [--limit N]   records that could not be taken in
+<<<<<<< HEAD
     minsheng connectors list | check KEY        installed connectors; check one configured channel
+=======
+    minsheng backfill CHANNEL --since DATE      take a channel's history in and cluster it (resumable)
+>>>>>>> e66cb16 (民声云: tuned matcher, backfill command, dedup bench, store tests)
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import json
 import logging
 import sys
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 import uvicorn
@@ -45,7 +50,16 @@ def _parser() -> argparse.ArgumentParser:
     quarantine.add_argument("--limit", type=int, default=50)
     quarantine.add_argument("--json", action="store_true", help="one JSON object per line")
     connectors_cli.add_parser(commands)
+    backfill = commands.add_parser("backfill", help="take a channel's history in from a date (resumable)")
+    backfill.add_argument("channel")
+    backfill.add_argument("--since", required=True, type=_date, help="YYYY-MM-DD (UTC) or an ISO-8601 time")
+    backfill.add_argument("--restart", action="store_true", help="forget the saved backfill cursor first")
     return parser
+
+
+def _date(raw: str) -> datetime:
+    value = datetime.fromisoformat(raw)
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def _settings(**overrides: Any) -> Settings:
@@ -138,11 +152,59 @@ async def _list_quarantine(settings: Settings, channel: str | None, limit: int) 
         await redis.aclose()
 
 
+def _backfill(args: argparse.Namespace) -> int:
+    settings = Settings()
+    if not settings.redis_url:
+        print("minsheng: REDIS_URL is not set; a backfill writes into a Redis the gateway also uses",
+              file=sys.stderr)
+        return 2
+    _configure_logging("warning")
+    try:
+        state = asyncio.run(_run_backfill(settings, args.channel, args.since, args.restart))
+    except KeyError:
+        print(f"minsheng: no channel {args.channel!r} in {settings.channels_file}", file=sys.stderr)
+        return 2
+    print(f"\n{state.channel}: {state.pages} pages, {state.read} read, {state.taken} taken in and clustered, "
+          f"{state.skipped} skipped, {state.quarantined} quarantined", file=sys.stderr)
+    return 0
+
+
+def _progress(state: Any) -> None:
+    """One redrawn line on stderr: the total is unknown (channels page without counts), so it counts up."""
+    bar = "#" * min(30, state.pages % 31)
+    sys.stderr.write(f"\r{state.channel} [{bar:<30}] page {state.pages}  read {state.read}  "
+                     f"new {state.taken}  skipped {state.skipped}" + ("  (resumed)" if state.resumed else ""))
+    sys.stderr.flush()
+
+
+async def _run_backfill(settings: Settings, channel: str, since: datetime, restart: bool) -> Any:
+    from casework.backfill import backfill
+    from casework.channels import ChannelSet
+    from casework.clusters import ClusterStore
+    from casework.reference import Reference
+    from casework.store import CaseStore
+    from gateway.embedded import redis_client
+
+    configs = [c for c in load_channels(settings.channels_file, settings.interpolation()) if c.key == channel]
+    if not configs:
+        raise KeyError(channel)
+    redis = redis_client(settings.redis_url)
+    try:
+        reference = Reference.load()
+        store = CaseStore(redis, reference, hash_key=settings.hash_key.get_secret_value().encode())
+        clusters = ClusterStore(redis, store, reference)
+        async with ChannelSet(configs) as channels:
+            return await backfill(channels[channel], store, clusters, since, restart=restart,
+                                  progress=_progress)
+    finally:
+        await redis.aclose()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``minsheng`` command; returns the exit status."""
     args = _parser().parse_args(argv)
     handlers = {"up": _up, "sandbox": _sandbox, "quarantine": _quarantine,
-                "connectors": connectors_cli.run}
+                "connectors": connectors_cli.run, "backfill": _backfill}
     return handlers[args.command](args)
 
 

@@ -1,0 +1,193 @@
+"""民声云 figures: clustering quality against the sandbox truth, and the matcher's cost as the store grows.
+
+* ``quality(stack)`` — after the running stack synced the sandbox (seed 7), pairwise and B-cubed
+  precision and recall of the clusters against ``/__sandbox/truth``, separately for the ``tune`` split
+  (the thresholds were chosen on it) and the ``holdout`` split (places and phrasings kept out of tuning).
+* ``scale(sizes)`` — a larger sandbox world (same generator, another seed) turned into case records and
+  ingested + clustered into a fresh redis-server at each size: throughput of the fill (8 concurrent
+  writers), then, with the store at that size, per-case dedup latency p50/p99 and the candidates the
+  matcher examined per new case (flat when retrieval is indexed), and Redis memory per case.
+  ``MINSHENG_BENCH_DEDUP_SIZES`` (e.g. ``10000,100000,1000000``) sets the sizes (default 10k only).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import tempfile
+import time
+from collections import defaultdict
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+import redis.asyncio as aioredis
+
+from bench.harness import Stack, free_port
+from casework import keys
+from casework.clusters import ClusterStore
+from casework.reference import Reference
+from casework.store import CaseStore
+from connectors import CaseRecord, Party, Place, UnifiedStatus
+
+DEFAULT_SIZES = (10_000,)
+"""100k and 1M take long on a shared 2-core machine: ask for them with MINSHENG_BENCH_DEDUP_SIZES."""
+PROBES = 1000
+WRITERS = 8
+_STAGES = {"new": UnifiedStatus.SUBMITTED, "accepted": UnifiedStatus.ACCEPTED,
+           "processing": UnifiedStatus.IN_PROGRESS, "done": UnifiedStatus.RESOLVED,
+           "closed": UnifiedStatus.CLOSED, "rejected": UnifiedStatus.REJECTED}
+
+
+# -- quality ------------------------------------------------------------------------------------
+
+def scores(predicted: Mapping[str, str], gold: Mapping[str, str]) -> dict[str, float | int]:
+    """Pairwise and B-cubed precision/recall of ``predicted`` (item → cluster) against ``gold``."""
+    items = list(gold)
+    by_pred: dict[str, set[str]] = defaultdict(set)
+    by_gold: dict[str, set[str]] = defaultdict(set)
+    for item in items:
+        by_pred[predicted[item]].add(item)
+        by_gold[gold[item]].add(item)
+    both = [len(by_pred[predicted[i]] & by_gold[gold[i]]) for i in items]
+    b3p = sum(n / len(by_pred[predicted[i]]) for n, i in zip(both, items, strict=True)) / len(items)
+    b3r = sum(n / len(by_gold[gold[i]]) for n, i in zip(both, items, strict=True)) / len(items)
+    tp = fp = fn = 0
+    for a, b in itertools.combinations(items, 2):
+        same_pred, same_gold = predicted[a] == predicted[b], gold[a] == gold[b]
+        tp += same_pred and same_gold
+        fp += same_pred and not same_gold
+        fn += same_gold and not same_pred
+    return {"cases": len(items), "bcubed_precision": round(b3p, 4), "bcubed_recall": round(b3r, 4),
+            "pairwise_precision": round(tp / (tp + fp), 4) if tp + fp else 1.0,
+            "pairwise_recall": round(tp / (tp + fn), 4) if tp + fn else 1.0,
+            "true_pairs": tp + fn, "wrong_merges": fp, "missed_pairs": fn}
+
+
+async def _clusters_of(redis_url: str) -> dict[str, str]:
+    client = aioredis.from_url(redis_url)
+    try:
+        case_keys = [k.decode() for k in await client.zrange(keys.ALL_CASES, 0, -1)]
+        async with client.pipeline(transaction=False) as pipe:
+            for key in case_keys:
+                pipe.hget(keys.case(key), "cluster")
+            found = await pipe.execute()
+    finally:
+        await client.aclose()
+    return {key: (c.decode() if c else f"unclustered:{key}") for key, c in zip(case_keys, found, strict=True)}
+
+
+def quality(stack: Stack) -> dict[str, Any]:
+    """Clusters of the synced sandbox against its ground truth, per evaluation split."""
+    truth = httpx.get(f"{stack.sandbox_url}/__sandbox/truth", timeout=30).json()
+    predicted = asyncio.run(_clusters_of(stack.redis_url))
+    gold: dict[str, dict[str, str]] = {"tune": {}, "holdout": {}}
+    for incident, reports in truth["incidents"].items():
+        for report in reports:
+            key = f"{report['channel']}:{report['source_id']}"
+            if key in predicted:
+                gold[truth["splits"][incident]][key] = incident
+    figures: dict[str, Any] = {split: scores(predicted, items) for split, items in gold.items() if items}
+    figures["targets"] = {"bcubed_precision": 0.99, "bcubed_recall": 0.92, "on": "holdout"}
+    figures["note"] = "thresholds (casework/dedup.py Thresholds) were chosen on the tune split only"
+    return figures
+
+
+# -- scale --------------------------------------------------------------------------------------
+
+@contextmanager
+def _plain_redis() -> Iterator[str]:
+    """A redis-server without persistence: the figures measure the matcher, not the disk."""
+    binary = shutil.which("redis-server") or "/usr/bin/redis-server"
+    port = free_port()
+    with tempfile.TemporaryDirectory() as workdir:
+        process = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--dir", workdir,
+                                    "--save", "", "--appendonly", "no"],
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            deadline = time.monotonic() + 15
+            while time.monotonic() < deadline:
+                with socket.socket() as sock:
+                    if sock.connect_ex(("127.0.0.1", port)) == 0:
+                        break
+                time.sleep(0.05)
+            yield f"redis://127.0.0.1:{port}/0"
+        finally:
+            process.terminate()
+            process.wait(timeout=15)
+
+
+def _records(count: int, seed: int = 11) -> list[CaseRecord]:
+    """About ``count`` case records from a sandbox world of the right size (ids made unique per world)."""
+    from sandbox.world import generate_world
+
+    world = generate_world(seed, datetime(2026, 11, 1, tzinfo=UTC), incidents=max(10, int(count / 1.39)))
+    records = []
+    for n, t in enumerate(world.tickets[:count]):
+        records.append(CaseRecord(
+            channel=t.channel, source_id=f"{t.source_id}#{n}", title=t.title, content=t.content,
+            category_hint="/".join(t.category_path), status=_STAGES.get(t.stage, UnifiedStatus.SUBMITTED),
+            place=Place(street=t.street, community=t.community, address=t.address, lat=t.lat, lng=t.lng),
+            parties=(Party(role="诉求人", name=t.resident.name, phone=t.resident.phone,
+                           id_number=t.resident.id_number),),
+            source_status=t.stage, received_at=t.received_at, updated_at=t.updated_at))
+    return records
+
+
+async def _fill(clusters: ClusterStore, records: list[CaseRecord]) -> float:
+    """Ingest and cluster ``records`` with a few concurrent writers; returns cases per second."""
+    queue = iter(records)
+    started = time.perf_counter()
+
+    async def writer() -> None:
+        for record in queue:
+            await clusters.cases.ingest(record)
+            await clusters.assign(f"{record.channel}:{record.source_id}")
+
+    await asyncio.gather(*(writer() for _ in range(WRITERS)))
+    return len(records) / (time.perf_counter() - started)
+
+
+async def _one_size(redis_url: str, size: int, reference: Reference) -> dict[str, Any]:
+    client = aioredis.from_url(redis_url)
+    await client.flushdb()
+    baseline = int((await client.info("memory"))["used_memory"])
+    store = CaseStore(client, reference)
+    clusters = ClusterStore(client, store, reference)
+    records = _records(size + PROBES)
+    throughput = await _fill(clusters, records[:size])
+    memory = int((await client.info("memory"))["used_memory"]) - baseline
+    clusters.record_examined = True
+    latencies = []
+    for record in records[size:]:
+        await store.ingest(record)
+        started = time.perf_counter()
+        await clusters.assign(f"{record.channel}:{record.source_id}")
+        latencies.append((time.perf_counter() - started) * 1000)
+    await client.aclose()
+    examined = clusters.examined
+    return {"cases": size, "ingest_and_cluster_per_second": round(throughput),
+            "dedup_ms_p50": round(statistics.median(latencies), 2),
+            "dedup_ms_p99": round(sorted(latencies)[int(len(latencies) * 0.99) - 1], 2),
+            "candidates_examined_mean": round(statistics.mean(examined), 1),
+            "candidates_examined_max": max(examined),
+            "redis_bytes_per_case": round(memory / size)}
+
+
+def scale(sizes: tuple[int, ...] | None = None) -> dict[str, Any]:
+    """The matcher's cost at each store size (see the module docstring)."""
+    raw = os.environ.get("MINSHENG_BENCH_DEDUP_SIZES")
+    chosen = sizes or (tuple(int(s) for s in raw.split(",")) if raw else DEFAULT_SIZES)
+    reference = Reference.load()
+    with _plain_redis() as url:
+        runs = [asyncio.run(_one_size(url, size, reference)) for size in chosen]
+    return {"sizes": runs, "probes_per_size": PROBES, "writers": WRITERS,
+            "note": "one Python process on the machine's cores, redis-server without persistence; latency is "
+                    "one new case's clustering (retrieve + score + MULTI) with the store at that size"}
