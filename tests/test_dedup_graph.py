@@ -152,3 +152,13 @@ def test_rights_on_clusters(graph: Graph) -> None:
     own = _view(citizen, first=100)
     assert 0 < own["totalCount"] < street["totalCount"] + total
     assert own["totalCount"] < 10
+
+
+def test_petition_staff_see_petition_clusters_but_may_not_merge_them(graph: Graph) -> None:
+    staff = graph.as_user("xinfang")
+    nodes = _view(staff, first=50, filter={"channels": ["petition"]})["nodes"]
+    petitions = [n for n in nodes if n["channels"] == ["petition"]][:2]  # no case they may not see
+    assert len(petitions) == 2
+    refused = staff.query('mutation($ids: [ID!]!) { mergeClusters(ids: $ids) { cluster { id } } }',
+                          {"ids": [n["id"] for n in petitions]})
+    assert refused["errors"][0]["extensions"]["code"] == "FORBIDDEN"
