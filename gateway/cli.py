@@ -3,11 +3,8 @@
     minsheng up [--host H] [--port N]          the gateway (PORT / MINSHENG_HOST by default)
     minsheng sandbox --port N [--seed S]        the six sandbox channel systems, each under /<key>/
     minsheng quarantine [CHANNEL] [--limit N]   records that could not be taken in
-<<<<<<< HEAD
     minsheng connectors list | check KEY        installed connectors; check one configured channel
-=======
     minsheng backfill CHANNEL --since DATE      take a channel's history in and cluster it (resumable)
->>>>>>> e66cb16 (民声云: tuned matcher, backfill command, dedup bench, store tests)
 """
 
 from __future__ import annotations
