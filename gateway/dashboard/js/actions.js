@@ -5,7 +5,7 @@ import { gql } from "./api.js";
 import { canDispatch, canHandle, emit } from "./state.js";
 import { h, replace } from "./util.js";
 
-const DEPARTMENTS = `query Departments { departments { id name } }`;
+const DEPARTMENTS = `query Departments { departments { id name shortName } }`;
 const DISPATCH = `mutation Dispatch($input: DispatchInput!) {
   dispatchCluster(input: $input) { dispatch { status } assignment { id status } }
 }`;
@@ -21,7 +21,8 @@ let departments = null;
 async function departmentOptions(suggested) {
   if (!departments) departments = (await gql(DEPARTMENTS)).data.departments;
   return departments.map((department) =>
-    h("option", { value: department.id, selected: department.id === suggested?.id }, department.name));
+    h("option", { value: department.id, selected: department.id === suggested?.id, title: department.name },
+      department.shortName || department.name));
 }
 
 /** Run a mutation; show its error next to the buttons; call `done` after success. */

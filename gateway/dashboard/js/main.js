@@ -75,7 +75,7 @@ function startLive() {
     badge.title = detail || "";
     if (status === "unavailable") replace(list, h("li", {}, "实时推送（caseEvents）尚未上线"));
   }, () => emit("live", { type: "RESYNC" }));
-  window.__minsheng = { feed, state };  // for the browser tests and for curious operators
+  window.__minsheng = { feed, state, openCluster };  // for the browser tests and for curious operators
   feed.start();
 }
 

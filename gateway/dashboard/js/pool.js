@@ -16,7 +16,7 @@ const POOL = `query Pool($filter: ClusterFilter, $first: Int) {
   dispatchView(filter: $filter, first: $first) {
     totalCount
     nodes { id title status caseCount overdue deadline lastReceivedAt risk channels
-      region { name } category { name } }
+      region { name } category { name } suggestedDepartment { name } assignment { department { name } } }
   }
 }`;
 
@@ -80,6 +80,8 @@ function clusterItem(node) {
       h("button", { type: "button", class: "link open", onclick: () => openCluster(node.id) }, node.title)),
     meta(statusTag(node.status), node.overdue ? h("span", { class: "tag overdue" }, "超期") : null,
       `${node.caseCount} 件`, channelNames(node.channels), node.region?.name, node.category?.name,
+      node.assignment?.department ? `承办：${node.assignment.department.name}`
+        : node.suggestedDepartment ? `建议：${node.suggestedDepartment.name}` : null,
       node.deadline ? `时限 ${when(node.deadline)}` : null));
 }
 

@@ -3,15 +3,14 @@
 // headline strip at the top of the board.
 
 import { gql } from "./api.js";
-import { on, state } from "./state.js";
-import { count, failure, globalId, h, keyOf, percent, replace, unavailable } from "./util.js";
+import { on } from "./state.js";
+import { count, failure, h, percent, replace, unavailable } from "./util.js";
 
 const STATS = `query Stats($filter: StatsFilter, $groupBy: [StatsDimension!]!) {
   stats(filter: $filter, groupBy: $groupBy) {
-    streetId departmentId categoryId channel received resolved resolutionRate onTimeRate satisfactionRate overdue
+    key label received resolved resolutionRate onTimeRate satisfactionRate overdue
   }
 }`;
-const DIMENSION_FIELD = { STREET: "streetId", DEPARTMENT: "departmentId", CATEGORY: "categoryId", CHANNEL: "channel" };
 // Before the stats query exists the strip still shows what the case index can count.
 const RECEIVED = `query Received($after: DateTime) { cases(first: 1, filter: { receivedAfter: $after }) { totalCount } }`;
 
@@ -35,24 +34,6 @@ function statsFilter() {
   const { days } = period();
   const today = new Date();
   return { fromDay: DAY.format(new Date(today.getTime() - (days - 1) * 86400000)), toDay: DAY.format(today) };
-}
-
-/** Names for the raw keys a stats row carries (street codes, department and category ids, channel keys). */
-async function labels(dimension, keys) {
-  if (dimension === "STREET") {
-    return new Map(state.streets.map((street) => [keyOf(street.id), street.name]).concat(
-      state.streets.filter((street) => street.code).map((street) => [street.code, street.name])));
-  }
-  if (dimension === "CHANNEL") return new Map(state.channels.map((channel) => [channel.key, channel.name]));
-  const type = dimension === "DEPARTMENT" ? "Department" : "EventCategory";
-  const found = new Map();
-  for (let start = 0; start < keys.length; start += 25) {
-    const chunk = keys.slice(start, start + 25);
-    const query = `query Names { ${chunk.map((key, index) => `n${index}: node(id: ${JSON.stringify(globalId(type, key))}) { ... on ${type} { name } }`).join(" ")} }`;
-    const { data } = await gql(query);
-    chunk.forEach((key, index) => { if (data[`n${index}`]) found.set(key, data[`n${index}`].name); });
-  }
-  return found;
 }
 
 function kpi(label, value, key) {
@@ -80,12 +61,10 @@ async function renderTable() {
   try {
     const { data, errors } = await gql(STATS, { filter: statsFilter(), groupBy: [dimension] });
     const rows = [...data.stats].sort((a, b) => (b.received ?? 0) - (a.received ?? 0));
-    const field = DIMENSION_FIELD[dimension];
-    const names = await labels(dimension, rows.map((row) => row[field]).filter(Boolean));
     replace(body, h("div", { class: "table-wrap" }, h("table", { class: "stats", dataset: { dimension } },
       h("thead", {}, h("tr", {}, h("th", {}, document.getElementById("group").selectedOptions[0].text.slice(1)),
         COLUMNS.map(([, name]) => h("th", {}, name)))),
-      h("tbody", {}, rows.map((row) => h("tr", {}, h("td", {}, names.get(row[field]) || row[field] || "（未归类）"),
+      h("tbody", {}, rows.map((row) => h("tr", {}, h("td", {}, row.label || row.key || "（未归类）"),
         COLUMNS.map(([key, , format]) => h("td", {}, format(row[key])))))))),
     errors.length ? failure({ message: errors[0].message }) : null);
   } catch (error) {
