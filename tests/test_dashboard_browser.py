@@ -251,6 +251,20 @@ def pool_ids(graph: Graph, username: str, first: int = 2) -> list[str]:
     return [node["id"] for node in data_as(graph, username, query, {"f": first})["dispatchView"]["nodes"]]
 
 
+def untouched_pool_ids(graph: Graph, count: int) -> list[str]:
+    """Waiting single-case clusters from the back of the pool, which the other tests leave alone.
+
+    The dispatch test takes the pool's first cluster and the merge test merges and splits near the
+    front; a cluster another test merged would already have CLUSTER_MERGED events in the feed.
+    """
+    query = ("query($f: Int) { dispatchView(first: $f, filter: {statuses: [SUBMITTED, ACCEPTED]}) "
+             "{ nodes { id caseCount } } }")
+    nodes = data_as(graph, "center", query, {"f": 100})["dispatchView"]["nodes"]
+    singles = [node["id"] for node in nodes if node["caseCount"] == 1]
+    assert len(singles) >= count + 20, "the pool is too small for an untouched pick"
+    return singles[-count:]
+
+
 async def case_count(cluster: Any) -> int:
     return int(await cluster.get_attribute("data-cases"))
 
@@ -293,7 +307,7 @@ async def test_live_feed_resumes_after_a_drop(board: Graph, context: BrowserCont
     await expect(page.locator("#live")).to_have_attribute("data-state", "on")
 
     merge = "mutation($ids: [ID!]!) { mergeClusters(ids: $ids) { cluster { id } } }"
-    waiting = pool_ids(board, "center", 4)
+    waiting = untouched_pool_ids(board, 4)
     seen = data_as(board, "center", merge, {"ids": waiting[:2]})["mergeClusters"]["cluster"]["id"]
     merged = "#feed-body li[data-type=CLUSTER_MERGED][data-cluster='{}']"
     await expect(page.locator(merged.format(seen))).to_have_count(1)
