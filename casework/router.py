@@ -34,6 +34,18 @@ SYSTEM_ACTOR = "system"
 _ROUTABLE = frozenset({UnifiedStatus.SUBMITTED, UnifiedStatus.ACCEPTED})
 
 
+async def _wait_out_the_block(asked_at: float, answered_at: float, block_ms: int) -> None:
+    """Sleep what is left of a blocking read that came back empty early.
+
+    Redis answers an empty ``XREADGROUP ... BLOCK`` only when the time is up, but the embedded store
+    (fakeredis 2.40) answers at once: without this the router would spin on a core, and a spinning
+    loop of fakeredis calls does not even notice being cancelled, so the gateway could not stop.
+    """
+    left = block_ms / 1000 - (answered_at - asked_at)
+    if left > 0.05:
+        await asyncio.sleep(min(left, 0.25))
+
+
 def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
@@ -59,14 +71,25 @@ class Router:
     async def run(self, block_ms: int = 1000) -> None:
         await self.ensure_group()
         await self.handle_batch(pending=True)  # what a previous run read but did not acknowledge
+        loop = asyncio.get_running_loop()
         while True:
             try:
-                await self.handle_batch(block_ms=block_ms)
+                asked_at = loop.time()
+                if not await self.handle_batch(block_ms=block_ms):
+                    await _wait_out_the_block(asked_at, loop.time(), block_ms)
             except asyncio.CancelledError:
                 raise
-            except Exception:
-                log.exception("the router failed on a batch; trying again")
-                await asyncio.sleep(1.0)
+            except Exception as exc:
+                await self._recover(exc)
+
+    async def _recover(self, exc: Exception) -> None:
+        if isinstance(exc, ResponseError) and "NOGROUP" in str(exc):
+            # the log was deleted under us (FLUSHDB, a restore): a new group counts what is there
+            log.warning("the event log or the router's group vanished; creating them again")
+            await self.ensure_group()
+            return
+        log.error("the router failed on a batch; trying again", exc_info=exc)
+        await asyncio.sleep(1.0)
 
     async def handle_batch(
         self, *, pending: bool = False, block_ms: int | None = None, count: int = 200

@@ -36,7 +36,7 @@ from casework.reference import Reference
 from casework.store import CaseStore
 from connectors import Connector, registry
 from gateway.channels import load_channels
-from gateway.dispatching import dispatching
+from gateway.dispatching import dispatching, stop_tasks
 from gateway.embedded import LateMount, redis_client, sub_app_lifespan, wait_until_listening
 from gateway.graphql_http import GraphQLEndpoint, HttpPolicy
 from gateway.graphql_sse import EventStreams
@@ -148,7 +148,7 @@ async def _lifespan(app: Starlette, settings: Settings, sandbox_mount: LateMount
         app.state.sync = settings.sync
         if settings.sync:
             task = asyncio.create_task(_run_intake(intake, settings), name="minsheng-intake")
-            stack.push_async_callback(_cancel, task)
+            stack.push_async_callback(stop_tasks, [task])
         log.info("minsheng: %d channels (%s); sync %s", len(configs), ", ".join(c.key for c in configs),
                  "on" if settings.sync else "off")
         try:
@@ -190,10 +190,6 @@ async def _run_intake(intake: Intake, settings: Settings) -> None:
         raise
 
 
-async def _cancel(task: asyncio.Task[None]) -> None:
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError, Exception):
-        await task
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import socket
 from collections.abc import AsyncIterator
@@ -31,7 +32,11 @@ from casework.supervision import Supervisor
 from casework.whistles import WhistleBook
 from gateway.settings import Settings
 
-__all__ = ["DispatchParts", "dispatching"]
+__all__ = ["DispatchParts", "dispatching", "stop_tasks"]
+
+log = logging.getLogger(__name__)
+
+STOP_PATIENCE_SECONDS = 10.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,8 +65,20 @@ async def dispatching(settings: Settings, redis: Any, store: CaseStore, events: 
     try:
         yield DispatchParts(dispatcher, outbox, whistles)
     finally:
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        await stop_tasks(tasks)
+
+
+async def stop_tasks(tasks: list[asyncio.Task[None]], patience: float = STOP_PATIENCE_SECONDS) -> None:
+    """Cancel background workers and wait for them, but never longer than ``patience`` seconds.
+
+    A worker that swallows its cancellation (a library that catches ``CancelledError``) must not keep
+    the gateway from stopping: it is named in a warning and left to die with the event loop.
+    """
+    for task in tasks:
+        task.cancel()
+    done, stuck = await asyncio.wait(tasks, timeout=patience)
+    for task in done:
+        if not task.cancelled() and task.exception() is not None:
+            log.error("%s ended with an error", task.get_name(), exc_info=task.exception())
+    for task in stuck:
+        log.warning("%s did not stop within %.0fs of being cancelled; leaving it", task.get_name(), patience)

@@ -1,12 +1,14 @@
 """Shared end-to-end fixtures: the sandbox channels and the gateway, each served by real uvicorn.
 
 Use them with ``from tests.e2e import *`` (``__all__`` holds the fixtures only) and import the
-helpers you need by name.
+helpers you need by name. The fixtures are module-scoped on purpose: every module that star-imports
+them gets fixture definitions of its own, so a "session" scope would keep one sandbox and two gateways
+per module alive (and syncing) until the very end of the run; a module's are stopped when it ends.
 
-* ``sandbox`` (session): the eight sandbox channel systems (seed 7) on one port, every ticket arrived.
-* ``synced_redis_url`` (session): a Redis database (on the test ``redis-server``) that a gateway with
+* ``sandbox`` (module): the eight sandbox channel systems (seed 7) on one port, every ticket arrived.
+* ``synced_redis_url`` (module): a Redis database (on the test ``redis-server``) that a gateway with
   sync on has filled from the sandbox, then stopped.
-* ``gateway`` (session): a gateway on that database with sync off, so the sandbox sees only what
+* ``gateway`` (module): a gateway on that database with sync off, so the sandbox sees only what
   queries cause (its ``/__sandbox/stats`` then count ``Case.source`` fetches exactly).
 * ``graph``: a small GraphQL client on ``gateway``, logged in as ``center`` (the district command
   centre: sees everything). ``graph.as_user("yutang")`` is the same gateway as another demo account,
@@ -195,7 +197,7 @@ def start_gateway(settings: Settings, *, ready: bool = True) -> Iterator[Graph]:
         yield graph.as_user("center") if ready else graph
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def sandbox() -> Iterator[SandboxServer]:
     from sandbox.app import create_sandbox
 
@@ -207,12 +209,12 @@ def sandbox() -> Iterator[SandboxServer]:
         yield server
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def e2e_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("e2e")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def synced_redis_url(sandbox: SandboxServer, redis_url: str, e2e_dir: Path) -> str:
     """A database filled by one complete sync of every sandbox channel."""
     url = redis_db_url(redis_url, SYNCED_DB)
@@ -223,7 +225,7 @@ def synced_redis_url(sandbox: SandboxServer, redis_url: str, e2e_dir: Path) -> s
     return url
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def gateway(sandbox: SandboxServer, synced_redis_url: str, e2e_dir: Path) -> Iterator[Graph]:
     """A gateway on the synced database with sync off: the sandbox sees only what queries cause."""
     settings = gateway_settings(synced_redis_url, e2e_dir / "channels.yaml", sandbox.url, sync=False)

@@ -6,6 +6,7 @@ import contextlib
 import socket
 import threading
 import time
+import warnings
 from collections.abc import Iterator
 from typing import Any
 
@@ -23,6 +24,9 @@ def serve_app(app: Any, *, port: int | None = None, **options: Any) -> Iterator[
         app: the ASGI app.
         port: the port (default: a free one).
         options: more ``uvicorn.Config`` options (``lifespan``, ``ws`` …).
+
+    Warns (``RuntimeWarning``) when the server has not stopped 15 seconds after the block ends: its
+    thread would otherwise keep running, unseen, beside every later test.
     """
     if port is None:
         with socket.socket() as sock:
@@ -41,6 +45,9 @@ def serve_app(app: Any, *, port: int | None = None, **options: Any) -> Iterator[
     finally:
         server.should_exit = True
         thread.join(timeout=15)
+        if thread.is_alive():
+            warnings.warn(f"the app served on port {port} did not stop within 15s; its thread lives on",
+                          RuntimeWarning, stacklevel=3)
 
 
 class KitTransport(httpx.AsyncHTTPTransport):
