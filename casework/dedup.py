@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
+from casework.facts import Facts, conflict, facts
 from casework.model import RegionLevel, StoredCase
 from casework.text import normalise, runs
 from connectors import Place
@@ -84,6 +85,7 @@ class Signature:
     lat: float | None
     lng: float | None
     grams: frozenset[str] = field(default_factory=frozenset)
+    facts: Facts = field(default_factory=Facts)  # amounts, buildings/rooms, months its text states
 
     def blocks(self) -> list[str]:
         """The blocking keys this case is filed under and looked up by."""
@@ -96,7 +98,8 @@ class Signature:
     def dump(self) -> dict[str, Any]:
         return {"k": self.key, "t": self.at, "ch": self.channel, "cm": self.community, "st": self.street,
                 "ct": list(self.categories), "pl": list(self.places), "ad": list(self.numbered),
-                "who": list(self.who), "lat": self.lat, "lng": self.lng, "g": "".join(sorted(self.grams))}
+                "who": list(self.who), "lat": self.lat, "lng": self.lng, "g": "".join(sorted(self.grams)),
+                "fx": self.facts.dump()}
 
     @classmethod
     def load(cls, data: Mapping[str, Any]) -> Signature:
@@ -105,7 +108,8 @@ class Signature:
                    street=data.get("st"), categories=tuple(data.get("ct", ())),
                    places=tuple(data.get("pl", ())),
                    numbered=tuple(data.get("ad", ())), who=tuple(data.get("who", ())), lat=data.get("lat"),
-                   lng=data.get("lng"), grams=frozenset(grams[i:i + 2] for i in range(0, len(grams), 2)))
+                   lng=data.get("lng"), grams=frozenset(grams[i:i + 2] for i in range(0, len(grams), 2)),
+                   facts=Facts.load(data.get("fx")))
 
 
 def place_keys(name: str) -> set[str]:
@@ -160,7 +164,7 @@ def signature(case: StoredCase, reference: Reference, who: Iterable[str]) -> Sig
                      street=street, categories=tuple(dict.fromkeys(categories)),
                      places=tuple(dict.fromkeys(places))[:8], numbered=tuple(dict.fromkeys(numbered)),
                      who=tuple(sorted(set(who))), lat=case.lat, lng=case.lng,
-                     grams=_problem_grams(text, places))
+                     grams=_problem_grams(text, places), facts=facts(normalise(text)))
 
 
 def _regions(region_id: str | None, reference: Reference) -> tuple[str | None, str | None]:
@@ -195,6 +199,7 @@ class Signals:
     category: float
     resident: float
     days: float
+    conflict: bool = False   # the texts state different amounts, buildings or months: a veto
 
     def as_dict(self) -> dict[str, float]:
         return {"text": round(self.text, 3), "place": round(self.place, 3),
@@ -211,7 +216,10 @@ class Thresholds:
     text_same_resident: float = 0.30  # … when the same resident reports again
     close_days: float = 2.0           # reports this close in time, same place and same category …
     text_close: float = 0.05          # … need only this much text in common (details differ, not the matter)
-    recent_days: float = 7.0          # reports further apart need text_alone however else they agree
+    recent_days: float = 5.0          # reports further apart need text_old unless the same resident
+    text_old: float = 0.9             # … the near-identical words that link reports further apart
+    resident_days: float = 14.0       # the same resident, place and category this close: …
+    text_resident_place: float = 0.05  # … need only this much text in common
     max_days: float = 60.0            # reports further apart are never linked automatically
 
 
@@ -224,7 +232,8 @@ class Decision:
 
 def compare(a: Signature, b: Signature, reference: Reference) -> Signals:
     return Signals(text=_text(a.grams, b.grams), place=_place(a, b), category=_category(a, b, reference),
-                   resident=1.0 if set(a.who) & set(b.who) else 0.0, days=abs(a.at - b.at) / 86400)
+                   resident=1.0 if set(a.who) & set(b.who) else 0.0, days=abs(a.at - b.at) / 86400,
+                   conflict=conflict(a.facts, b.facts))
 
 
 def decide(signals: Signals, thresholds: Thresholds | None = None) -> Decision:
@@ -232,7 +241,7 @@ def decide(signals: Signals, thresholds: Thresholds | None = None) -> Decision:
     th = thresholds or Thresholds()
     s = signals
     score = 0.5 * s.text + 0.25 * max(s.place, 0.0) + 0.15 * s.category + 0.1 * s.resident
-    if s.place <= 0 or s.days > th.max_days:
+    if s.place <= 0 or s.days > th.max_days or s.conflict:
         return Decision(False, score, s)
     needed = th.text_alone
     if s.category >= 1.0:
@@ -241,10 +250,13 @@ def decide(signals: Signals, thresholds: Thresholds | None = None) -> Decision:
         needed = min(needed, th.text_same_resident)
     if s.category >= 1.0 and s.place >= 1.0 and s.days <= th.close_days:
         needed = min(needed, th.text_close)
+    same_resident_place = s.resident and s.place >= 1.0 and s.category >= 0.5
+    if same_resident_place and s.days <= th.resident_days:
+        needed = min(needed, th.text_resident_place)
     if s.place < 0.75:  # the same community only: the words must carry more of the weight
         needed += 0.15
-    if s.days > th.recent_days:  # an old report and a new one: only near-identical words link them
-        needed = max(needed, th.text_alone)
+    if s.days > th.recent_days and not (same_resident_place and s.days <= th.resident_days):
+        needed = max(needed, th.text_old)  # an old report and a new one: only near-identical words
     return Decision(s.text >= needed, score, s)
 
 

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from casework.dedup import compare, decide, named_places, place_keys, signature
+from casework.facts import conflict, facts
 from casework.model import StoredCase
 from casework.reference import Reference
 from connectors import UnifiedStatus
@@ -74,3 +75,31 @@ def test_free_text_only_posts_dedup_from_their_words(reference: Reference) -> No
     b = _case("open311:2", "碧水山庄烧烤油烟扰民",
               "碧水山庄楼下的烧烤店油烟直排，开到凌晨两点，窗户都不敢开。", hours=30)
     assert _merge(reference, a, b)
+
+
+def test_facts_read_amounts_rooms_and_months_however_written() -> None:
+    assert not conflict(facts("欠薪3.65万元"), facts("欠了三万六千五百元"))
+    assert not conflict(facts("欠薪3.65万元"), facts("三万余元没给"))
+    assert conflict(facts("还欠32100元"), facts("还欠二万余元"))
+    assert not conflict(facts("19栋3202漏水"), facts("19-3202天花板漏水"))
+    assert conflict(facts("19栋3202漏水"), facts("7栋1101漏水"))
+    assert conflict(facts("拖欠四个月的工资"), facts("拖欠6个月工资"))
+    assert not conflict(facts("拖欠四个月的工资"), facts("已经一个多月了"))
+
+
+def test_same_place_and_problem_with_other_facts_stays_apart(reference: Reference) -> None:
+    a = _case("court:1", "劳动争议",
+              "申请人诉称，其从恒兴模具有限公司离职后，公司一直不结清工资，还欠32100元。")
+    b = _case("legalaid:2", "讨要拖欠工资",
+              "申请人称：其从恒兴模具有限公司离职后，公司一直不结清工资，还欠二万余元。", hours=20)
+    c = _case("hotline12345:3", "欠薪", "恒兴模具有限公司离职后一直不结清工资，还欠3.21万元。", hours=30)
+    assert not _merge(reference, a, b)
+    assert _merge(reference, a, c)
+
+
+def test_an_old_report_needs_near_identical_words(reference: Reference) -> None:
+    a = _case("hotline12345:1", "瑞和山庄消防通道堵塞",
+              "瑞和山庄消防通道被商户堆放货物，一旦着火后果不堪设想。")
+    b = _case("mayor:2", "瑞和山庄消防通道被堵",
+              "瑞和山庄的消防通道又被商户堆满货物，救护车都开不进来。", hours=24 * 9)
+    assert not _merge(reference, a, b)

@@ -1,0 +1,111 @@
+"""The concrete facts an appeal states about its object: sums of money, buildings and rooms, months.
+
+Two reports of one incident state the same facts however they word them (36500元 / 3.65万元 / 三万余元,
+19栋3202 / 19-3202); two look-alike incidents at one place (two wage claims against one company, two
+leaks in one estate) usually differ in them. :func:`facts` reads them as comparable values and
+:func:`conflict` tells whether two reports contradict each other — a veto for the 民声云 matcher
+(casework/dedup.py), never a reason to merge. Amounts are ranges (3万多元 is 30000–40000), so a vague
+mention never contradicts an exact one it covers.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = ["Facts", "conflict", "facts"]
+
+_CN = "零一二三四五六七八九"
+_NUM = r"(?:\d+(?:\.\d+)?|[零一二两三四五六七八九十百千万]+)"
+_AMOUNT = re.compile(rf"({_NUM})(万|千)?(多|余)?(?:元|块)")
+_BUILDING = re.compile(r"(\d{1,3}|[一二三四五六七八九十]{1,3})(?:栋|幢|号楼|座)(\d{3,4})?")
+_ROOM = re.compile(r"(?<![\d.])(\d{1,3})-(\d{3,4})(?!\d)")
+_MONTHS = re.compile(r"(\d{1,2}|[两三四五六七八九十]{1,2})个多?月")
+_TOLERANCE = 0.02
+
+
+@dataclass(frozen=True, slots=True)
+class Facts:
+    amounts: tuple[tuple[float, float], ...] = ()   # yuan, (low, high)
+    buildings: tuple[str, ...] = ()                 # "19" or "19/3202" (building/room)
+    months: tuple[int, ...] = ()
+
+    def dump(self) -> list[list[object]]:
+        return [[list(a) for a in self.amounts], list(self.buildings), list(self.months)]
+
+    @classmethod
+    def load(cls, raw: list[Any] | None) -> Facts:
+        if not raw:
+            return cls()
+        amounts, buildings, months = raw
+        return cls(tuple((float(a[0]), float(a[1])) for a in amounts), tuple(map(str, buildings)),
+                   tuple(map(int, months)))
+
+
+def chinese_number(text: str) -> float | None:
+    """Arabic or Chinese numerals (三万六千五百, 十五, 两, 3.65) as a number; None if unreadable."""
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    total, section, digit = 0, 0, 0
+    for char in text:
+        if char in _CN or char == "两":
+            digit = 2 if char == "两" else _CN.index(char)
+        elif char in "十百千":
+            section += (digit or 1) * {"十": 10, "百": 100, "千": 1000}[char]
+            digit = 0
+        elif char == "万":
+            total += (section + digit) * 10000
+            section, digit = 0, 0
+        else:
+            return None
+    return float(total + section + digit)
+
+
+def _amount(number: str, unit: str | None, vague: str | None) -> tuple[float, float] | None:
+    value = chinese_number(number)
+    if value is None or value <= 0:
+        return None
+    scale = {"万": 10000, "千": 1000}.get(unit or "", 1)
+    low = value * scale
+    if not vague:
+        return low * (1 - _TOLERANCE), low * (1 + _TOLERANCE)
+    # "3万多", "2000多", "三千多": up to the next step of the number's own last digit
+    step = scale if unit else 10 ** max(len(str(int(value))) - 1, 0)
+    return low, low + step
+
+
+def facts(text: str) -> Facts:
+    """The amounts, buildings/rooms and month counts stated in normalised ``text``."""
+    amounts = [a for m in _AMOUNT.finditer(text) if (a := _amount(*m.groups())) is not None]
+    buildings = []
+    for number, room in _BUILDING.findall(text):
+        value = chinese_number(number)
+        if value is not None:
+            buildings.append(f"{int(value)}/{room}" if room else str(int(value)))
+    buildings += [f"{b}/{r}" for b, r in _ROOM.findall(text)]
+    months = [int(v) for m in _MONTHS.findall(text) if (v := chinese_number(m)) is not None and v >= 2]
+    return Facts(tuple(dict.fromkeys(amounts)), tuple(dict.fromkeys(buildings)), tuple(dict.fromkeys(months)))
+
+
+def conflict(a: Facts, b: Facts) -> bool:
+    """Whether ``a`` and ``b`` state different values of the same kind of fact (none in common)."""
+    if a.amounts and b.amounts and not any(
+            lo1 <= hi2 and lo2 <= hi1 for lo1, hi1 in a.amounts for lo2, hi2 in b.amounts):
+        return True
+    if a.buildings and b.buildings and not _buildings_agree(a.buildings, b.buildings):
+        return True
+    return bool(a.months and b.months and not set(a.months) & set(b.months))
+
+
+def _buildings_agree(a: Iterable[str], b: Iterable[str]) -> bool:
+    for x in a:
+        for y in b:
+            bx, _, rx = x.partition("/")
+            by, _, ry = y.partition("/")
+            if bx == by and (not rx or not ry or rx == ry):
+                return True
+    return False
