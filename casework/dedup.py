@@ -138,8 +138,12 @@ def named_places(text: str) -> list[str]:
     found: list[str] = []
     for run in runs(text):
         for match in words.place.finditer(run):
+            if match.group(2) == "街" and run[match.end():match.end() + 1] == "道":
+                continue  # 光明街道: a sub-district (the street signal), not a road called 光明街
             name = _ADMIN.sub("", match.group(1))
-            name = name[-4:] if len(name) > 4 else name
+            # a company is told by its brand, first (永源俊光电科技有限公司); other names by their end
+            keep = 8 if words.kinds.get(match.group(2)) == "company" else 4
+            name = name[-keep:] if len(name) > keep else name
             generic = name[-1:] + match.group(2)   # 马路, 道路 …: a word, not a name
             if len(name) < 2 or name in words.not_names or name[-2:] in words.not_names \
                     or generic in words.not_names or match.group(2) in words.not_names:

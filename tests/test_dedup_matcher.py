@@ -41,6 +41,15 @@ def test_swapped_characters_name_the_same_estate() -> None:
     assert "一个小区" not in named_places("迳口一个小区门禁形同虚设")
 
 
+def test_companies_are_told_apart_by_their_brand_and_streets_are_no_roads() -> None:
+    [full] = named_places("深圳市永源俊光电科技有限公司拖欠工资")
+    [short] = named_places("在永源俊公司上班")
+    [other] = named_places("科富光电科技有限公司不给认定工伤")
+    assert place_keys(full) == place_keys(short) != place_keys(other)
+    assert named_places("光明街道碧眼社区居民反映") == []
+    assert named_places("光明街上的商户") == ["光明街"]
+
+
 def test_traditional_text_and_a_typo_merge(reference: Reference) -> None:
     a = _case("hotline12345:1", "东能华府消防通道堵塞",
               "东能华府消防通道被车辆堵塞，救护车开不进来，请清理。",
