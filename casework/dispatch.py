@@ -348,7 +348,7 @@ class Dispatcher:
                     await pipe.execute()
                     return new
                 except WatchError:
-                    pipe.reset()
+                    await pipe.reset()
         raise RuntimeError(
             f"cluster {cluster_id!r} kept changing under us; gave up after {MAX_RETRIES} tries"
         )

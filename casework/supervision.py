@@ -91,5 +91,5 @@ class Supervisor:
                     await pipe.execute()
                     return 1
                 except WatchError:
-                    pipe.reset()
+                    await pipe.reset()
         return 0

@@ -184,5 +184,5 @@ class WhistleBook:
                     await pipe.execute()
                     return whistle
                 except WatchError:
-                    pipe.reset()
+                    await pipe.reset()
         raise RuntimeError(f"whistle {sequence!r} kept changing; gave up")
