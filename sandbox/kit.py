@@ -4,7 +4,11 @@ Each channel app is built with :meth:`ChannelSandbox.build`, which adds
 
 * ``GET /__sandbox/stats`` — request counts per endpoint (route template), for N+1 checks;
 * ``POST /__sandbox/faults`` — ``{"down": true}``, ``{"latency_ms": 300}``, ``{"error_rate": 0.3}``,
-  ``{"rate_429": 0.3}``, ``{"reset": true}`` (partial updates; the answer is the faults now in force);
+  ``{"rate_429": 0.3}``, ``{"retry_after": 0}`` (the Retry-After of those 429s; 1 s unless set),
+  ``{"lost_reply_rate": 0.3}`` (the request is handled — a write-back applied — and then answered 500,
+  as when a reply is lost), ``{"reset": true}`` (partial updates; the answer is the faults in force);
+* ``GET /__sandbox/writes`` — every write-back the channel received, in order: ``{"source_id", "key"``
+  (its idempotency key)``, "duplicate"}`` (a repeated key the channel answered without applying it);
 * ``GET /__sandbox/truth`` — source id → ground-truth incident id, for evaluating dedup only;
 * ``POST /__sandbox/arrive`` — make every pending ticket arrive now (tests use it).
 """
@@ -22,7 +26,7 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Match, Route
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from sandbox.world import Ticket
 
@@ -35,6 +39,8 @@ class Faults:
     latency_ms: int = 0
     error_rate: float = 0.0
     rate_429: float = 0.0
+    lost_reply_rate: float = 0.0
+    retry_after: int = 1  # the Retry-After of a 429 fault, in seconds
 
 
 class ChannelSandbox:
@@ -53,6 +59,7 @@ class ChannelSandbox:
         self.faults = Faults()
         self.started = time.monotonic()
         self.all_arrived = False
+        self.writes: list[dict[str, object]] = []  # the write-backs received, for exactly-once checks
         self._dice = random.Random(seed)
 
     def elapsed(self) -> float:
@@ -70,6 +77,10 @@ class ChannelSandbox:
             return None
         return ticket
 
+    def record_write(self, source_id: str, key: str, *, duplicate: bool) -> None:
+        """A channel's write-back handler reports each write-back it received (applied or a repeat)."""
+        self.writes.append({"source_id": source_id, "key": key, "duplicate": duplicate})
+
     def build(self, routes: list[BaseRoute], *, middleware_wraps: Callable[[ASGIApp], ASGIApp] | None = None
               ) -> Starlette:
         """The channel's ASGI app: its own routes plus the ``/__sandbox`` endpoints and fault injection."""
@@ -78,6 +89,7 @@ class ChannelSandbox:
             Route(f"{SANDBOX_PREFIX}/faults", self._set_faults, methods=["POST", "GET"]),
             Route(f"{SANDBOX_PREFIX}/truth", self._truth, methods=["GET"]),
             Route(f"{SANDBOX_PREFIX}/arrive", self._arrive, methods=["POST"]),
+            Route(f"{SANDBOX_PREFIX}/writes", self._writes, methods=["GET"]),
         ]
         app = Starlette(routes=own + routes)
         app.state.sandbox = self
@@ -96,13 +108,16 @@ class ChannelSandbox:
             body = await request.json()
             if body.get("reset"):
                 self.faults = Faults()
-            for name in ("down", "latency_ms", "error_rate", "rate_429"):
+            for name in ("down", "latency_ms", "error_rate", "rate_429", "lost_reply_rate", "retry_after"):
                 if name in body:
                     setattr(self.faults, name, type(getattr(self.faults, name))(body[name]))
         return JSONResponse(asdict(self.faults))
 
     async def _truth(self, request: Request) -> Response:
         return JSONResponse({t.source_id: t.incident_id for t in self.tickets.values()})
+
+    async def _writes(self, request: Request) -> Response:
+        return JSONResponse(self.writes)
 
     async def _arrive(self, request: Request) -> Response:
         self.all_arrived = True
@@ -129,7 +144,18 @@ class _FaultsAndStats:
         if fault is not None:
             await fault(scope, receive, send)
             return
+        if self.sandbox.roll(self.sandbox.faults.lost_reply_rate):
+            await self._lose_reply(scope, receive, send)
+            return
         await self.app(scope, receive, send)
+
+    async def _lose_reply(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Handle the request (a write is applied), then answer 500 instead: the caller cannot know."""
+        async def swallow(message: Message) -> None:
+            return None
+
+        await self.app(scope, receive, swallow)
+        await Response("reply lost (sandbox fault)", status_code=500)(scope, receive, send)
 
     def _endpoint(self, scope: Scope) -> str:
         for route in self.routes:
@@ -146,7 +172,7 @@ class _FaultsAndStats:
             return Response("channel down (sandbox fault)", status_code=503)
         if sandbox.roll(faults.rate_429):
             return Response("too many requests (sandbox fault)", status_code=429,
-                            headers={"Retry-After": "1"})
+                            headers={"Retry-After": str(faults.retry_after)})
         if sandbox.roll(faults.error_rate):
             return Response("internal error (sandbox fault)", status_code=500)
         return None

@@ -138,6 +138,7 @@ class WorkOrderBook:
             raise ActionError(404, "NOT_FOUND", f"工单{gdbh}不存在")
         ticket, state = found
         if czid in state.czids:
+            self.sandbox.record_write(gdbh, czid, duplicate=True)
             return True, render(ticket, state, detail=True)
         allowed, after = ACTIONS[kind]
         if state.zt not in allowed:
@@ -151,6 +152,7 @@ class WorkOrderBook:
         state.returned = kind == "tuidan" or (state.returned and kind == "huifu")
         state.updated = now
         self._mark(gdbh)
+        self.sandbox.record_write(gdbh, czid, duplicate=False)
         return False, render(ticket, state, detail=True)
 
 

@@ -119,6 +119,7 @@ class LetterBook:
             raise LetterError("2001", "信件不存在")
         state = self.states[letter_id]
         if serial in state.serials:
+            self.sandbox.record_write(letter_id, serial, duplicate=True)
             return True, state.status
         allowed, after = OPERATIONS[operation]
         if state.status not in allowed:
@@ -131,6 +132,7 @@ class LetterBook:
         if after is not None:
             state.status = after
         state.updated_ms = stamp
+        self.sandbox.record_write(letter_id, serial, duplicate=False)
         return False, state.status
 
 

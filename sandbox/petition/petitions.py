@@ -145,6 +145,7 @@ class PetitionBook:
             earlier_no, status = self.serials[serial]
             if earlier_no != petition_no:
                 raise SoapFault("soap:Client", f"流水号{serial}已用于信访件{earlier_no}")
+            self.sandbox.record_write(petition_no, serial, duplicate=True)
             return True, status
         if self.sandbox.get(petition_no) is None:
             raise SoapFault("soap:Client", f"信访件不存在：{petition_no}")
@@ -161,6 +162,7 @@ class PetitionBook:
         state.status = after or state.status
         state.updated = stamp
         self.serials[serial] = (petition_no, state.status)
+        self.sandbox.record_write(petition_no, serial, duplicate=False)
         return False, state.status
 
 
