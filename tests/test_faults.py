@@ -289,8 +289,10 @@ def _received(world: World, channel: str) -> list[dict[str, Any]]:
 async def _dispatch_through(world: World, clusters: int) -> list[str]:
     """Dispatch, sign, progress and resolve ``clusters`` clusters of a 12345 order and a petition each."""
     members: list[str] = []
+    taken: set[str] = set()  # not fresh_case's default: other modules' worlds took from that one
     for n in range(clusters):
-        cluster_id = await world.cluster_of(*LOOP_CHANNELS)
+        cluster_id = f"cl-fault-{n}"
+        world.clusters.members[cluster_id] = tuple([await world.fresh_case(c, taken) for c in LOOP_CHANNELS])
         members += world.clusters.members[cluster_id]
         record_ = await world.dispatcher.dispatch(cluster_id, "center", department_id="dept-urban")
         assignment = record_.assignments[0].id
