@@ -28,6 +28,9 @@ from gateway.settings import Settings
 
 __all__ = ["main"]
 
+# How long SIGTERM waits for open requests before closing them (load balancers drain well before).
+SHUTDOWN_GRACE_SECONDS = 10
+
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="minsheng",
@@ -84,7 +87,9 @@ def _up(args: argparse.Namespace) -> int:
 
     uvicorn.run(functools.partial(create_app, settings), factory=True, host=settings.host, port=settings.port,
                 loop="uvloop", http="httptools", log_level=settings.log_level.lower(), proxy_headers=True,
-                lifespan="on", access_log=settings.log_level.lower() == "debug")
+                lifespan="on", access_log=settings.log_level.lower() == "debug",
+                # open subscriptions (SSE streams) would otherwise hold a SIGTERM off forever
+                timeout_graceful_shutdown=SHUTDOWN_GRACE_SECONDS)
     return 0
 
 

@@ -32,6 +32,9 @@ def serve_app(app: Any, *, port: int | None = None, **options: Any) -> Iterator[
         with socket.socket() as sock:
             sock.bind(("127.0.0.1", 0))
             port = int(sock.getsockname()[1])
+    # a stream still open at the end (an SSE subscription, a request stuck on a slow channel) must not
+    # hold the shutdown: uvicorn waits for open requests forever unless told otherwise
+    options.setdefault("timeout_graceful_shutdown", 5)
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", **options))
     thread = threading.Thread(target=server.run, name=f"kit-uvicorn:{port}", daemon=True)
     thread.start()
