@@ -8,6 +8,7 @@ at once, the state machine's refusals, a channel down for an hour, dead letters 
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from collections.abc import AsyncIterator, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -128,7 +129,9 @@ class World:
             if case and case.status is UnifiedStatus.SUBMITTED and case.key not in taken:
                 taken.add(case.key)
                 return case.key
-        raise AssertionError(f"no fresh {channel} case")
+        statuses = Counter(str(case.status) for case in await self.store.get_many(
+            [key.decode() for key in await self.redis.smembers(keys.channel_index(channel))]) if case)
+        raise AssertionError(f"no fresh {channel} case (taken {len(taken)}; in the store: {dict(statuses)})")
 
     async def cluster_of(self, *channels: str) -> str:
         members = tuple([await self.fresh_case(c) for c in channels])
