@@ -1,12 +1,18 @@
 """The dispatch view's indexes: which sets a cluster is filed under, and searching them.
 
 A cluster is filed under its members' channels, regions (each with every ancestor, so a street's set
-holds everything beneath it), categories (likewise), identity hashes and text bigrams, its status and
-its department (see :func:`memberships`), and scored in one sorted set per sort order. A search is set
-algebra in one ``MULTI``: alternatives within a filter unioned, everything intersected with the sort
-order's sorted set (weights keep its score); ``minCases`` trims a scratch copy by report count first.
-Results are kept a few seconds under a name made from the query and the clusters' change counter;
-pages are read newest (highest score) first with keyset cursors, as :mod:`casework.search` does.
+holds everything beneath it), categories (likewise) and identity hashes, its status and its department
+(see :func:`memberships`), and scored in one sorted set per sort order. A search is set algebra in one
+``MULTI``: alternatives within a filter unioned, everything intersected with the sort order's sorted
+set (weights keep its score); ``minCases`` trims a scratch copy by report count first. Results are
+kept a few seconds under a name made from the query and the clusters' change counter; pages are read
+newest (highest score) first with keyset cursors, as :mod:`casework.search` does.
+
+Text is not indexed per cluster: a cluster is listed when one of its cases matches the text as the
+case search reads it (:func:`casework.search.text_keys`: every bigram, single characters in titles).
+One script intersects the cases' text sets and maps the cases found to their clusters through
+``cl:of``. Filing every cluster under its members' bigrams as well cost about a hundred more set
+writes per new case, for a filter that is read far less often than cases arrive.
 """
 
 from __future__ import annotations
@@ -74,17 +80,9 @@ def memberships(cluster: Cluster, cases: Iterable[StoredCase], reference: Refere
             found.update(keys.cluster_index("ct", c.id)
                          for c in reference.category_ancestors(case.category_id))
         found.update(keys.cluster_index("who", h) for h in appellants(case))
-        found.update(keys.cluster_text_index(g) for g in _grams(case))
     if cluster.department_id:
         found.add(keys.cluster_index("dep", cluster.department_id))
     return found
-
-
-def _grams(case: StoredCase) -> set[str]:
-    from casework.text import index_terms
-
-    grams, _ = index_terms(case.title, case.content)
-    return grams
 
 
 def _groups(query: ClusterQuery) -> list[tuple[str, ...]]:
@@ -101,9 +99,6 @@ def _groups(query: ClusterQuery) -> list[tuple[str, ...]]:
         groups.append((keys.cluster_index("dep", query.department_id),))
     if query.overdue:
         groups.append((keys.CLUSTER_OVERDUE,))
-    for key in text_keys(query.text):
-        if key.startswith(keys.text_bigram_index("")):
-            groups.append((keys.cluster_text_index(key[len(keys.text_bigram_index("")):]),))
     if query.scope_keys is not None:
         groups.append(tuple(sorted(set(query.scope_keys))) or (keys.cluster_query("nothing"),))
     return groups
@@ -115,15 +110,18 @@ async def search_clusters(redis: Any, query: ClusterQuery, sort: ClusterSort, *,
     if first < 0:
         raise ValueError("first must not be negative")
     position = decode_cursor(after) if after else None
-    groups = _groups(query)
+    groups, words = _groups(query), text_keys(query.text)
     source = keys.cluster_order(sort.value)
-    needs_build = bool(groups) or query.overdue is False or bool(query.min_cases and query.min_cases > 1)
+    trimmed = bool(query.min_cases and query.min_cases > 1)
+    needs_build = bool(groups or words) or query.overdue is False or trimmed
     if needs_build:
-        generation = int(_text(await redis.get(keys.CLUSTER_GENERATION) or b"0"))
-        body = json.dumps([groups, sort.value, query.overdue, query.min_cases, generation])
+        # a text filter reads the cases' text index: a case's new words change its result too
+        generations = await redis.mget(keys.CLUSTER_GENERATION, keys.GENERATION)
+        body = json.dumps([groups, words, sort.value, query.overdue, query.min_cases,
+                           [int(_text(g or b"0")) for g in generations]], ensure_ascii=False)
         name = keys.cluster_query(hashlib.sha256(body.encode()).hexdigest()[:32])
         if not await redis.expire(name, ttl):
-            await _build(redis, name, groups, source, query, ttl)
+            await _build(redis, name, groups, words, source, query, ttl)
         source = name
     page = await read_page(redis, source, SearchPlan((), None, None, None), position, first + 1)
     shown = page.rows[:first]
@@ -132,11 +130,16 @@ async def search_clusters(redis: Any, query: ClusterQuery, sort: ClusterSort, *,
                        has_next_page=len(page.rows) > first, has_previous_page=position is not None)
 
 
-async def _build(redis: Any, name: str, groups: list[tuple[str, ...]], order: str, query: ClusterQuery,
-                 ttl: int) -> None:
+async def _build(redis: Any, name: str, groups: list[tuple[str, ...]], words: list[str], order: str,
+                 query: ClusterQuery, ttl: int) -> None:
     inputs: dict[str, float] = {order: 1.0}
     scratch: list[str] = []
     async with redis.pipeline(transaction=True) as pipe:
+        if words:
+            part = f"{name}:t"
+            pipe.eval(_CLUSTERS_OF_CASES, 2 + len(words), part, keys.CLUSTER_OF, *words)
+            scratch.append(part)
+            inputs[part] = 0.0
         for index, group in enumerate(groups):
             if len(group) == 1:
                 inputs[group[0]] = 0.0
@@ -157,6 +160,23 @@ async def _build(redis: Any, name: str, groups: list[tuple[str, ...]], order: st
         if scratch:
             pipe.delete(*scratch)
         await pipe.execute()
+
+
+_CLUSTERS_OF_CASES = """
+-- KEYS[1]: the set to fill; KEYS[2]: case key -> cluster id; KEYS[3..]: case index sets, all required
+local cases = redis.call('SINTER', unpack(KEYS, 3))
+redis.call('DEL', KEYS[1])
+for first = 1, #cases, 500 do
+  local ids = redis.call('HMGET', KEYS[2], unpack(cases, first, math.min(first + 499, #cases)))
+  local found = {}
+  for i = 1, #ids do
+    if ids[i] then found[#found + 1] = ids[i] end
+  end
+  if #found > 0 then redis.call('SADD', KEYS[1], unpack(found)) end
+end
+return #cases
+"""
+"""The clusters of the cases in every one of the given index sets (a text filter through the case index)."""
 
 
 def _text(value: Any) -> str:

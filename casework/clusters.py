@@ -1,10 +1,13 @@
 """The cluster store: 民声云 dispatch units — every case belongs to exactly one cluster.
 
 A cluster is what gets dispatched. It is one hash (``keys.cluster``) holding its record as JSON
-(``doc``), the dedup signatures of its latest members (``sigs``, for the matcher) and the index keys it
-is filed under (``ix``); the case hash records its cluster (field ``cluster``). Every change — a case
-clustered, a cluster created, merged, split, its status or dispatch facts set — is one ``MULTI`` that
-moves exactly the index memberships that differ and appends exactly one event to the event log.
+(``doc``) and the index keys it is filed under (``ix``); the dedup signatures of its latest members, all
+the matcher reads of it, sit in one hash of the index slot (``keys.CLUSTER_SIGNATURES``), so that
+retrieving the candidates of a new case and reading their signatures is one command. The case hash
+records its cluster (field ``cluster``), and so does ``keys.CLUSTER_OF`` (for the dispatch view's text
+filter). Every change — a case clustered, a cluster created, merged, split, its status or dispatch
+facts set — is one ``MULTI`` that moves exactly the index memberships that differ and appends exactly
+one event to the event log.
 
 Public API (issue 5, dispatch, builds on it):
 
@@ -18,6 +21,7 @@ Public API (issue 5, dispatch, builds on it):
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
@@ -35,6 +39,7 @@ from casework.events import (
     EventLog,
     event_fields,
 )
+from casework.indexsets import move_in
 from casework.model import StoredCase
 from casework.reference import Reference
 from casework.store import CaseStore
@@ -239,24 +244,27 @@ class ClusterStore:
             await pipe.execute()
             return _text(current)
         best = await self._best_candidate(sig)
-        target = None
+        loaded = None
         if best is not None:
             await pipe.watch(keys.cluster(best.cluster_id))
-            raw = await pipe.hmget(keys.cluster(best.cluster_id), "doc", "sigs", "ix")
-            target = None if raw[0] is None else Cluster.load(_text(raw[0]))
-        if target is not None and best is not None and target.open_at(case.received_at):
+            # read on another connection: the WATCH above already guards the EXEC, and one round trip
+            # reads both keys where the watching connection would take one per command
+            async with self.redis.pipeline(transaction=False) as reader:
+                loaded = await _read(reader, best.cluster_id)
+        if loaded is not None and best is not None and loaded[0].open_at(case.received_at):
+            target, old_sigs, old_ix = loaded
             reason = MergeReason(case.key, best.matched_key, best.decision.score,
                                  best.decision.signals.as_dict(), "auto", utc_now())
             joined = with_case(target, case, reason)
-            sigs = _add_sig(_load_sigs(raw[1]), sig)
+            sigs = _add_sig(old_sigs, sig)
             pipe.multi()
-            self.write_in(pipe, joined, sigs, old_ix=_load_ix(raw[2]), cases=[case], sig_of_new=sig)
+            self.write_in(pipe, joined, sigs, old_ix=old_ix, cases=[case], sig_of_new=sig)
             self.events.append_in(pipe, CLUSTER_UPDATED, cluster_event(
                 joined, sigs, first=case.key, change="case.clustered", score=f"{best.decision.score:.3f}"))
             await pipe.execute()
             return joined.id
         cluster_id = f"c{int(await self.redis.incr(keys.CLUSTER_SEQUENCE))}"
-        recurrence = target.id if target is not None else None
+        recurrence = loaded[0].id if loaded is not None else None  # the closed cluster it matched
         created = new_cluster(cluster_id, case, recurrence)
         pipe.multi()
         self.write_in(pipe, created, [sig.dump()], old_ix=set(), cases=[case], sig_of_new=sig)
@@ -267,36 +275,26 @@ class ClusterStore:
 
     async def _best_candidate(self, sig: Signature) -> _Candidate | None:
         """The best-scoring cluster among the few the blocking keys retrieve (never a scan)."""
-        ids = await self._retrieve(sig)
+        found = await self._retrieve(sig)
         if self.record_examined:
-            self.examined.append(len(ids))
-        if not ids:
-            return None
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for cluster_id in ids:
-                pipe.hget(keys.cluster(cluster_id), "sigs")
-            raw_sigs = await pipe.execute()
+            self.examined.append(len(found))
         best: _Candidate | None = None
-        for cluster_id, raw in zip(ids, raw_sigs, strict=True):
-            for member in _load_sigs(raw):
-                other = Signature.load(member)
+        for cluster_id, raw in found:
+            for other in _signatures(raw):
                 decision = decide(compare(sig, other, self.reference), self.thresholds)
                 if decision.merge and (best is None or decision.score > best.decision.score):
                     best = _Candidate(cluster_id, decision, other.key)
         return best
 
-    async def _retrieve(self, sig: Signature) -> list[str]:
-        """Cluster ids filed under the case's blocking keys, the nearest in time on either side."""
-        blocks = sig.blocks()
+    async def _retrieve(self, sig: Signature) -> list[tuple[str, Any]]:
+        """The clusters filed under the case's blocking keys, the nearest in time on either side, with
+        their stored signatures (None for a cluster merged away since): one command."""
+        blocks = [keys.dedup_block(block) for block in sig.blocks()]
         if not blocks:
             return []
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for block in blocks:
-                name = keys.dedup_block(block)
-                pipe.zrevrangebyscore(name, sig.at, "-inf", start=0, num=BLOCK_FETCH)
-                pipe.zrangebyscore(name, f"({sig.at!r}", "+inf", start=0, num=BLOCK_FETCH)
-            answers = await pipe.execute()
-        return list(dict.fromkeys(_text(m) for answer in answers for m in answer))
+        answer = await self.redis.eval(_RETRIEVE, len(blocks) + 1, *blocks, keys.CLUSTER_SIGNATURES,
+                                       repr(sig.at), BLOCK_FETCH)
+        return [(_text(answer[i]), answer[i + 1]) for i in range(0, len(answer), 2)]
 
     # -- writing -------------------------------------------------------------------------------
 
@@ -308,27 +306,29 @@ class ClusterStore:
             cluster, cases, self.reference, self.cases.appellant_hashes)
         ix = {k for k in ix if not k.startswith(keys.cluster_index("st", ""))}
         ix.add(keys.cluster_index("st", cluster.status.value))
-        for name in old_ix - ix:
-            pipe.srem(name, cluster.id)
-        for name in ix - old_ix:
-            pipe.sadd(name, cluster.id)
-        pipe.hset(keys.cluster(cluster.id), mapping={
-            "doc": cluster.dump(), "sigs": json.dumps(sigs, ensure_ascii=False),
-            "ix": json.dumps(sorted(ix))})
+        move_in(pipe, cluster.id, add=ix - old_ix, remove=old_ix - ix)
+        pipe.hset(keys.cluster(cluster.id), mapping={"doc": cluster.dump(), "ix": json.dumps(sorted(ix))})
+        pipe.hset(keys.CLUSTER_SIGNATURES, cluster.id, json.dumps(sigs, ensure_ascii=False))
         _write_orders(pipe, cluster)
-        for case in cases:
-            pipe.hset(keys.case(case.key), "cluster", cluster.id)
-            pipe.srem(keys.CLUSTER_PENDING, case.key)
+        linked = [case.key for case in cases]
+        for key in linked:
+            pipe.hset(keys.case(key), "cluster", cluster.id)
+        if linked:  # the same link in the index slot: the dispatch view's text filter maps cases by it
+            pipe.hset(keys.CLUSTER_OF, mapping=dict.fromkeys(linked, cluster.id))
+            pipe.srem(keys.CLUSTER_PENDING, *linked)
         if sig_of_new is not None:
             for block in sig_of_new.blocks():
                 pipe.zadd(keys.dedup_block(block), {cluster.id: cluster.last_received_at.timestamp()})
         pipe.incr(keys.CLUSTER_GENERATION)
 
     async def load_full(self, pipe: Any, cluster_id: str) -> tuple[Cluster, list[dict[str, Any]], set[str]]:
-        raw = await pipe.hmget(keys.cluster(cluster_id), "doc", "sigs", "ix")
-        if raw[0] is None:
+        """The cluster, its members' signatures and its index keys, read on ``pipe`` (a watching
+        pipeline, or a client). Raises KeyError when unknown."""
+        doc, ix = await pipe.hmget(keys.cluster(cluster_id), "doc", "ix")
+        if doc is None:
             raise KeyError(cluster_id)
-        return Cluster.load(_text(raw[0])), _load_sigs(raw[1]), _load_ix(raw[2])
+        sigs = await pipe.hget(keys.CLUSTER_SIGNATURES, cluster_id)
+        return Cluster.load(_text(doc)), _load_sigs(sigs), _load_ix(ix)
 
     # -- the lifecycle (issue 5's dispatch calls these) ----------------------------------------
 
@@ -473,6 +473,51 @@ def _write_orders(pipe: Any, cluster: Cluster) -> None:
     # soonest deadline first when read newest-first: the negated time; none sorts last
     due = -cluster.deadline.timestamp() if cluster.deadline else float("-inf")
     pipe.zadd(keys.cluster_order("deadline"), {cluster.id: due})
+
+
+async def _read(reader: Any, cluster_id: str) -> tuple[Cluster, list[dict[str, Any]], set[str]] | None:
+    """:meth:`ClusterStore.load_full` in one round trip on a non-transactional pipeline; None when unknown."""
+    reader.hmget(keys.cluster(cluster_id), "doc", "ix")
+    reader.hget(keys.CLUSTER_SIGNATURES, cluster_id)
+    (doc, ix), sigs = await reader.execute()
+    return None if doc is None else (Cluster.load(_text(doc)), _load_sigs(sigs), _load_ix(ix))
+
+
+_RETRIEVE = """
+-- KEYS: the blocking keys' sorted sets, then the signatures hash; ARGV: the case's time, how many a side
+local at, n = ARGV[1], tonumber(ARGV[2])
+local seen, ids = {}, {}
+for i = 1, #KEYS - 1 do
+  local before = redis.call('ZREVRANGEBYSCORE', KEYS[i], at, '-inf', 'LIMIT', 0, n)
+  local after = redis.call('ZRANGEBYSCORE', KEYS[i], '(' .. at, '+inf', 'LIMIT', 0, n)
+  for _, side in ipairs({before, after}) do
+    for _, id in ipairs(side) do
+      if not seen[id] then
+        seen[id] = true
+        ids[#ids + 1] = id
+      end
+    end
+  end
+end
+if #ids == 0 then return {} end
+local sigs = redis.call('HMGET', KEYS[#KEYS], unpack(ids))
+local answer = {}
+for i = 1, #ids do
+  answer[2 * i - 1] = ids[i]
+  answer[2 * i] = sigs[i]
+end
+return answer
+"""
+"""Retrieval: the blocking keys' nearest clusters in time, distinct, first seen first, with their
+signatures — the same reads as one ZREVRANGEBYSCORE/ZRANGEBYSCORE pair per key and an HMGET, in one
+command (every key of the index slot)."""
+
+
+@functools.lru_cache(maxsize=2048)
+def _signatures(raw: bytes | str | None) -> tuple[Signature, ...]:
+    """A cluster's stored signatures, parsed; cached by their stored form, since the same recent clusters
+    are the candidates of report after report at one place (a changed cluster is a different key)."""
+    return tuple(Signature.load(member) for member in _load_sigs(raw))
 
 
 def _load_sigs(raw: Any) -> list[dict[str, Any]]:

@@ -29,6 +29,7 @@ from casework.clusters import (
 )
 from casework.dedup import Signature, signature
 from casework.events import CLUSTER_MERGED, CLUSTER_SPLIT
+from casework.indexsets import move_in
 from casework.model import StoredCase
 from connectors import utc_now
 
@@ -151,10 +152,10 @@ def _rebuilt(old: Cluster, rest: Sequence[StoredCase]) -> Cluster:
 
 def _drop(pipe: Any, cluster: Cluster, ix: set[str]) -> None:
     """Remove a merged-away cluster from every index; dedup blocks still naming it are skipped on read."""
-    for name in ix:
-        pipe.srem(name, cluster.id)
+    move_in(pipe, cluster.id, add=(), remove=ix)
     for order in ("last", "count", "risk", "deadline"):
         pipe.zrem(keys.cluster_order(order), cluster.id)
     pipe.srem(keys.CLUSTER_OVERDUE, cluster.id)
     pipe.delete(keys.cluster(cluster.id))
+    pipe.hdel(keys.CLUSTER_SIGNATURES, cluster.id)
 

@@ -112,14 +112,21 @@ class Signature:
                    facts=Facts.load(data.get("fx")))
 
 
-def place_keys(name: str) -> set[str]:
+@functools.lru_cache(maxsize=1 << 16)
+def place_keys(name: str) -> frozenset[str]:
     """A named place's key: the two characters before its suffix, order-free (东能华府 and 能东华府 agree;
     反映美盛名苑 and 美盛小区 share 美盛 — the words before a name vary, its end does not), tagged with the
-    suffix's kind (光明村 and 光明农贸市场 are two places)."""
+    suffix's kind (光明村 and 光明农贸市场 are two places). Cached: the matcher asks for the same few
+    names of every candidate again and again."""
     match = _words().place.fullmatch(name)
     stem, suffix = (match.group(1), match.group(2)) if match else (name[:-1], name[-1:])
     kind = _words().kinds.get(suffix, suffix)
-    return {f"{kind}:{''.join(sorted(_distinctive(stem)[-2:]))}"}
+    return frozenset({f"{kind}:{''.join(sorted(_distinctive(stem)[-2:]))}"})
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _place_keys_of(places: tuple[str, ...]) -> frozenset[str]:
+    return frozenset().union(*(place_keys(p) for p in places))
 
 
 def _distinctive(stem: str) -> str:
@@ -298,9 +305,7 @@ def _names_agree(a: Signature, b: Signature) -> bool | None:
     """Whether the named places agree: True (one in common), False (both name places, none shared), None."""
     if not a.places or not b.places:
         return None
-    keys_a = set().union(*(place_keys(p) for p in a.places))
-    keys_b = set().union(*(place_keys(p) for p in b.places))
-    return bool(keys_a & keys_b)
+    return not _place_keys_of(a.places).isdisjoint(_place_keys_of(b.places))
 
 
 def _category(a: Signature, b: Signature, reference: Reference) -> float:
@@ -312,6 +317,7 @@ def _category(a: Signature, b: Signature, reference: Reference) -> float:
     return 0.5 if parents_a & parents_b else 0.0
 
 
+@functools.lru_cache(maxsize=4096)
 def _parent(category_id: str, reference: Reference) -> str | None:
     chain = reference.category_ancestors(category_id)
     return chain[-3].id if len(chain) >= 3 else (chain[0].id if chain else None)

@@ -26,13 +26,13 @@ key                                            holds
 ``ms:cursors``                                 hash: channel → saved sync cursor
 ``ms:quarantine:{<channel>}`` (``:n``, ``:seen``)  list / counter / hash of rejected records
 ``ms:quarantine:channels``                     set: channels that ever quarantined a record
-``ms:cluster:{<cluster id>}``                  hash: one cluster (民声云 dispatch unit) and its members
+``ms:cluster:{<cluster id>}``                  hash: one cluster (民声云 dispatch unit) and its index keys
+``ms:{ix}:cl:sigs``                            hash: cluster id → its members' dedup signatures (JSON)
 ``ms:{ix}:cl:seq``                             counter: the last cluster number handed out
 ``ms:{ix}:cl:of``                              hash: case key → its cluster id
 ``ms:{ix}:cl:pending``                         set: cases stored but not yet clustered
 ``ms:{ix}:cl:by:<order>``                      zset: clusters by last report / reports / risk / deadline
 ``ms:{ix}:cl:ch|st|rg|ct|dep|who:<value>``     set: clusters by channel, status, region, category …
-``ms:{ix}:cl:t2:<bigram>``                     set: clusters whose members' text has the bigram
 ``ms:{ix}:cl:overdue``                         set: clusters past their deadline (dispatch keeps it)
 ``ms:{ix}:cl:gen`` / ``ms:{ix}:cl:q:<hash>``   counter / short-lived zset: dispatch-view results
 ``ms:{ix}:dd:<block>``                         zset: dedup blocking — clusters by last report time
@@ -58,6 +58,7 @@ __all__ = [
     "CLUSTER_OVERDUE",
     "CLUSTER_PENDING",
     "CLUSTER_SEQUENCE",
+    "CLUSTER_SIGNATURES",
     "CURSORS",
     "EVENTS",
     "EVENTS_TRIMMED",
@@ -72,7 +73,6 @@ __all__ = [
     "cluster_index",
     "cluster_order",
     "cluster_query",
-    "cluster_text_index",
     "dedup_block",
     "department_index",
     "identity_index",
@@ -191,6 +191,7 @@ def quarantine_seen(channel: str) -> str:
 
 CLUSTER_SEQUENCE = f"{INDEX}:cl:seq"
 CLUSTER_OF = f"{INDEX}:cl:of"
+CLUSTER_SIGNATURES = f"{INDEX}:cl:sigs"
 CLUSTER_PENDING = f"{INDEX}:cl:pending"
 CLUSTER_OVERDUE = f"{INDEX}:cl:overdue"
 CLUSTER_GENERATION = f"{INDEX}:cl:gen"
@@ -198,7 +199,7 @@ BACKFILL_CURSORS = f"{PREFIX}:backfill"
 
 
 def cluster(cluster_id: str) -> str:
-    """The hash of one cluster: its record and its members' dedup signatures."""
+    """The hash of one cluster: its record (``doc``) and the index keys it is filed under (``ix``)."""
     return f"{PREFIX}:cluster:{{{cluster_id}}}"
 
 
@@ -211,10 +212,6 @@ def cluster_index(kind: str, value: str) -> str:
     """Clusters by one facet: ``ch`` channel, ``st`` status, ``rg`` region (and beneath), ``ct`` category,
     ``dep`` department, ``who`` a member's identity hash."""
     return f"{INDEX}:cl:{kind}:{value}"
-
-
-def cluster_text_index(bigram: str) -> str:
-    return f"{INDEX}:cl:t2:{bigram}"
 
 
 def cluster_query(query_hash: str, part: int | None = None) -> str:

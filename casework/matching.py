@@ -6,6 +6,7 @@ spaces, NFKC-folded), so traditional characters and full-width forms match like 
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections.abc import Iterable, Sequence
@@ -179,6 +180,13 @@ class Classifier:
             self._keywords[category.id] = tuple(sorted(w for w in words if w))
         self._leaves = [cid for cid in order if not reference.category_children(cid)]
         self._paths = {cid: [c.id for c in reference.category_ancestors(cid)] for cid in order}
+        self._leaves_under: dict[str, set[str]] = {}
+        for leaf in self._leaves:
+            for cid in self._paths[leaf]:
+                self._leaves_under.setdefault(cid, set()).add(leaf)
+        # Ingest classifies a case with its channel's label, the dedup signature right after without it:
+        # both read the same text, and hints repeat; scoring every keyword is most of the work.
+        self._hits = functools.lru_cache(maxsize=512)(self._keyword_hits)
 
     def classify(self, hint: str | None, title: str, content: str) -> str | None:
         title_n, content_n = normalise(title), normalise(content)
@@ -190,8 +198,8 @@ class Classifier:
                 return self._refine(found, hits)
         return self._best(self._leaves, hits, below=None)
 
-    def _hits(self, title: str, content: str) -> dict[str, float]:
-        """Per category: the weight of its own keywords found in the text."""
+    def _keyword_hits(self, title: str, content: str) -> dict[str, float]:
+        """Per category: the weight of its own keywords found in the text (never changed by a caller)."""
         hits: dict[str, float] = {}
         for cid, words in self._keywords.items():
             weight = sum(len(w) * (2.0 if w in title else 1.0) for w in words if w in title or w in content)
@@ -236,7 +244,9 @@ class Classifier:
 
     def _best(self, leaves: Iterable[str], hits: dict[str, float], *, below: str | None,
               tie_hits: dict[str, float] | None = None) -> str | None:
-        scored = [(self._score(leaf, hits, below), leaf) for leaf in leaves]
+        # only leaves with a hit on their path can score above 0, and 0 never wins: skip the rest
+        hit = set().union(*(self._leaves_under.get(cid, ()) for cid in hits))
+        scored = [(self._score(leaf, hits, below), leaf) for leaf in leaves if leaf in hit]
         top = max((score for score, _ in scored), default=0.0)
         if top < (MIN_SCORE if below is None else 1.0):
             return None

@@ -24,6 +24,7 @@ from auth.identity import IdentityHasher
 from casework import keys
 from casework.access import respondent_departments
 from casework.events import CASE_CREATED, CASE_UPDATED, EventLog, event_fields
+from casework.indexsets import move_in
 from casework.model import CasePage, CaseQuery, IngestOutcome, QuarantinedRecord, StoredCase, case_key
 from casework.reference import Reference
 from casework.search import build, decode_cursor, encode_cursor, plan, read_page
@@ -170,10 +171,7 @@ class CaseStore:
 
     def _write(self, pipe: Any, case: StoredCase, digest: str, old: _Memberships, new: _Memberships) -> None:
         old_keys, new_keys = old.all_keys(), new.all_keys()
-        for index_key in old_keys - new_keys:
-            pipe.srem(index_key, case.key)
-        for index_key in new_keys - old_keys:
-            pipe.sadd(index_key, case.key)
+        move_in(pipe, case.key, add=new_keys - old_keys, remove=old_keys - new_keys)
         pipe.hset(keys.case(case.key), mapping={
             "doc": _encode(case), "digest": digest, "ix": new.dump(),
             "ingested_at": case.ingested_at.isoformat()})

@@ -131,3 +131,28 @@ async def test_dispatch_facts_feed_the_view(clusters: ClusterStore) -> None:
     department = await clusters.search(ClusterQuery(department_id="d2"), ClusterSort.NEWEST, first=10,
                                        after=None)
     assert department.ids == (other,)
+
+
+async def test_the_view_filters_by_text_through_the_cases(clusters: ClusterStore) -> None:
+    from casework.clusters import ClusterQuery, ClusterSort
+
+    async def listed(text: str) -> tuple[str, ...]:
+        page = await clusters.search(ClusterQuery(text=text), ClusterSort.NEWEST, first=10, after=None)
+        assert page.total_count == len(page.ids)
+        return page.ids
+
+    fire = await _take(clusters, _record("hotline12345", "A1"))
+    assert await _take(clusters, _record("mayor", "M1", TRADITIONAL, hours=5, phone="13900000002",
+                                         address=None)) == fire
+    garbage = await _take(clusters, _record("hotline12345", "A2", GARBAGE, hours=2))
+    assert await listed("救护车") == (fire,)
+    assert await listed("救護車開不進來") == (fire,)       # the second report's words, in traditional
+    assert await listed("垃圾桶") == (garbage,)
+    assert set(await listed("东能华府")) == {fire, garbage}
+    assert await listed("环卫车 救护车") == ()          # every word in one report, as for cases
+    assert await listed("消防通道") == (fire,)
+    assert await listed("堵") == (fire,)                 # one character: in a report's title, as for cases
+    # after a split, the report's words list the cluster it went to, and no longer the old one
+    alone = await clusters.split("mayor:M1", by="center")
+    assert await listed("開不進來") == (alone.id, fire)  # newest first; A1 says 开不进来 too
+    assert await listed("请清理") == (alone.id,)
