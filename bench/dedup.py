@@ -5,8 +5,10 @@
   (the thresholds were chosen on it) and the ``holdout`` split (places and phrasings kept out of tuning).
 * ``scale(sizes)`` — a larger sandbox world (same generator, another seed) turned into case records and
   ingested + clustered into a fresh redis-server at each size: throughput of the fill (8 concurrent
-  writers), then, with the store at that size, per-case dedup latency p50/p99 and the candidates the
-  matcher examined per new case (flat when retrieval is indexed), and Redis memory per case.
+  writers, each taking pages of 50 records as intake takes a channel's page: the page stored in one
+  write, then its new cases clustered in order), then, with the store at that size, per-case dedup
+  latency p50/p99 and the candidates the matcher examined per new case (flat when retrieval is
+  indexed), and Redis memory per case.
   ``MINSHENG_BENCH_DEDUP_SIZES`` (e.g. ``10000,100000,1000000``) sets the sizes (default 10k only).
 """
 
@@ -41,6 +43,7 @@ DEFAULT_SIZES = (10_000,)
 """100k and 1M take long on a shared 2-core machine: ask for them with MINSHENG_BENCH_DEDUP_SIZES."""
 PROBES = 1000
 WRITERS = 8
+PAGE = 50
 _STAGES = {"new": UnifiedStatus.SUBMITTED, "accepted": UnifiedStatus.ACCEPTED,
            "processing": UnifiedStatus.IN_PROGRESS, "done": UnifiedStatus.RESOLVED,
            "closed": UnifiedStatus.CLOSED, "rejected": UnifiedStatus.REJECTED}
@@ -143,13 +146,14 @@ def _records(count: int, seed: int = 11) -> list[CaseRecord]:
 
 async def _fill(clusters: ClusterStore, records: list[CaseRecord]) -> float:
     """Ingest and cluster ``records`` with a few concurrent writers; returns cases per second."""
-    queue = iter(records)
+    queue = iter([records[i:i + PAGE] for i in range(0, len(records), PAGE)])
     started = time.perf_counter()
 
     async def writer() -> None:
-        for record in queue:
-            await clusters.cases.ingest(record)
-            await clusters.assign(f"{record.channel}:{record.source_id}")
+        for page in queue:
+            await clusters.cases.ingest_many(page)
+            for record in page:
+                await clusters.assign(f"{record.channel}:{record.source_id}")
 
     await asyncio.gather(*(writer() for _ in range(WRITERS)))
     return len(records) / (time.perf_counter() - started)
@@ -188,6 +192,6 @@ def scale(sizes: tuple[int, ...] | None = None) -> dict[str, Any]:
     reference = Reference.load()
     with _plain_redis() as url:
         runs = [asyncio.run(_one_size(url, size, reference)) for size in chosen]
-    return {"sizes": runs, "probes_per_size": PROBES, "writers": WRITERS,
+    return {"sizes": runs, "probes_per_size": PROBES, "writers": WRITERS, "page": PAGE,
             "note": "one Python process on the machine's cores, redis-server without persistence; latency is "
                     "one new case's clustering (retrieve + score + MULTI) with the store at that size"}

@@ -82,12 +82,11 @@ async def _take(page: ChangePage, store: CaseStore, clusters: ClusterStore, sinc
         if isinstance(bad, BadRecord):
             await store.quarantine(state.channel, bad)
         state.quarantined += 1
-    for record in page.records:
-        state.read += 1
-        if record.received_at < since or record.channel != state.channel:
-            state.skipped += 1
-            continue
-        if await store.ingest(record) is IngestOutcome.CREATED:
+    state.read += len(page.records)
+    wanted = [r for r in page.records if r.received_at >= since and r.channel == state.channel]
+    state.skipped += len(page.records) - len(wanted)
+    for record, outcome in zip(wanted, await store.ingest_many(wanted), strict=True):
+        if outcome is IngestOutcome.CREATED:  # clustered in order: one may join an earlier one's cluster
             await clusters.assign(case_key(record.channel, record.source_id))
             state.taken += 1
         else:

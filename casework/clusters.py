@@ -306,19 +306,19 @@ class ClusterStore:
             cluster, cases, self.reference, self.cases.appellant_hashes)
         ix = {k for k in ix if not k.startswith(keys.cluster_index("st", ""))}
         ix.add(keys.cluster_index("st", cluster.status.value))
-        move_in(pipe, cluster.id, add=ix - old_ix, remove=old_ix - ix)
+        scores = _orders(cluster)
+        if sig_of_new is not None:
+            last = cluster.last_received_at.timestamp()
+            scores.update((keys.dedup_block(block), last) for block in sig_of_new.blocks())
+        move_in(pipe, cluster.id, add=ix - old_ix, remove=old_ix - ix, scores=scores)
         pipe.hset(keys.cluster(cluster.id), mapping={"doc": cluster.dump(), "ix": json.dumps(sorted(ix))})
         pipe.hset(keys.CLUSTER_SIGNATURES, cluster.id, json.dumps(sigs, ensure_ascii=False))
-        _write_orders(pipe, cluster)
         linked = [case.key for case in cases]
         for key in linked:
             pipe.hset(keys.case(key), "cluster", cluster.id)
         if linked:  # the same link in the index slot: the dispatch view's text filter maps cases by it
             pipe.hset(keys.CLUSTER_OF, mapping=dict.fromkeys(linked, cluster.id))
             pipe.srem(keys.CLUSTER_PENDING, *linked)
-        if sig_of_new is not None:
-            for block in sig_of_new.blocks():
-                pipe.zadd(keys.dedup_block(block), {cluster.id: cluster.last_received_at.timestamp()})
         pipe.incr(keys.CLUSTER_GENERATION)
 
     async def load_full(self, pipe: Any, cluster_id: str) -> tuple[Cluster, list[dict[str, Any]], set[str]]:
@@ -466,13 +466,13 @@ def _add_sig(sigs: list[dict[str, Any]], sig: Signature) -> list[dict[str, Any]]
     return [merged[0], *merged[-(MAX_SIGNATURES - 1):]]
 
 
-def _write_orders(pipe: Any, cluster: Cluster) -> None:
-    pipe.zadd(keys.cluster_order("last"), {cluster.id: cluster.last_received_at.timestamp()})
-    pipe.zadd(keys.cluster_order("count"), {cluster.id: cluster.case_count})
-    pipe.zadd(keys.cluster_order("risk"), {cluster.id: cluster.risk})
+def _orders(cluster: Cluster) -> dict[str, float]:
+    """The cluster's score in each sort order's sorted set."""
     # soonest deadline first when read newest-first: the negated time; none sorts last
     due = -cluster.deadline.timestamp() if cluster.deadline else float("-inf")
-    pipe.zadd(keys.cluster_order("deadline"), {cluster.id: due})
+    return {keys.cluster_order("last"): cluster.last_received_at.timestamp(),
+            keys.cluster_order("count"): cluster.case_count, keys.cluster_order("risk"): cluster.risk,
+            keys.cluster_order("deadline"): due}
 
 
 async def _read(reader: Any, cluster_id: str) -> tuple[Cluster, list[dict[str, Any]], set[str]] | None:

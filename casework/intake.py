@@ -152,14 +152,18 @@ class Intake:
         for bad in page.rejected:
             await self.store.quarantine(runtime.key, _as_bad_record(bad))
             report.quarantined += 1
+        records = []
         for record in page.records:
             problem = _misfiled(record, runtime.key)
             if problem is not None:
                 await self.store.quarantine(runtime.key, BadRecord(record.source_id, problem,
                                                                    record.model_dump(mode="json")))
                 report.quarantined += 1
-                continue
-            outcome = await self.store.ingest(record)
+            else:
+                records.append(record)
+        # the page in one write; then its new cases clustered one by one, in order, since one may join
+        # the cluster an earlier one of the same page started
+        for record, outcome in zip(records, await self.store.ingest_many(records), strict=True):
             if outcome is IngestOutcome.CREATED and self.clusters is not None:
                 await self.clusters.assign(case_key(record.channel, record.source_id))
             report.count(outcome)

@@ -5,7 +5,9 @@ JSON (personal data included: masking happens above, per viewer), the digest of 
 built from, and the index memberships it was indexed under. :meth:`CaseStore.ingest` compares
 digests under ``WATCH``: an identical record changes nothing and appends no event; a new or
 changed one rewrites the hash, moves exactly the memberships that differ, drops the cached source
-record and appends one event, all in one ``MULTI``/``EXEC``. The store never scans the keyspace.
+record and appends one event, all in one ``MULTI``/``EXEC``. :meth:`CaseStore.ingest_many` does the
+same for a whole page of a channel's changes in one ``WATCH``, one read and one ``MULTI``. The
+store never scans the keyspace.
 """
 
 from __future__ import annotations
@@ -113,33 +115,62 @@ class CaseStore:
 
     async def ingest(self, record: CaseRecord) -> IngestOutcome:
         """Store one normalised record; idempotent. CREATED and UPDATED append exactly one event."""
-        key = case_key(record.channel, record.source_id)
-        digest = _digest(record, self.reference.fingerprint)
-        case_hash = keys.case(key)
-        derived: _Derived | None = None
+        [outcome] = await self.ingest_many([record])
+        return outcome
+
+    async def ingest_many(self, records: Sequence[CaseRecord]) -> list[IngestOutcome]:
+        """Store a page of records as :meth:`ingest` stores each, in three round trips for the page
+        (a page holding one source id twice is written in parts, so the later record meets the earlier)."""
+        outcomes: list[IngestOutcome] = []
+        start = 0
+        for end in _unique_runs([case_key(r.channel, r.source_id) for r in records]):
+            outcomes += await self._ingest_unique(records[start:end])
+            start = end
+        return outcomes
+
+    async def _ingest_unique(self, records: Sequence[CaseRecord]) -> list[IngestOutcome]:
+        """Compare digests under ``WATCH`` and write what changed in one ``MULTI`` (keys all distinct)."""
+        pending = [_Pending.of(record, self.reference.fingerprint) for record in records]
         async with self.redis.pipeline(transaction=True) as pipe:
             for _ in range(MAX_WATCH_RETRIES):
                 try:
-                    await pipe.watch(case_hash)
-                    old_digest, old_ix, old_ingested = await pipe.hmget(
-                        case_hash, "digest", "ix", "ingested_at")
-                    if _text(old_digest) == digest:
-                        return IngestOutcome.UNCHANGED  # the common case of every poll: nothing resolved
-                    derived = derived or self._derive(record)
-                    created = old_digest is None
-                    ingested_at = utc_now() if created else _parse_time(_text(old_ingested))
-                    case = _stored(key, record, derived.region_id, derived.category_id, ingested_at)
-                    pipe.multi()
-                    self._write(pipe, case, digest, _Memberships.load(_text(old_ix)), derived.memberships)
-                    if created:  # clustered right after (casework.clusters); kept here until it is
-                        pipe.sadd(keys.CLUSTER_PENDING, key)
-                    self.events.append_in(pipe, CASE_CREATED if created else CASE_UPDATED,
-                                          _event_payload(case, digest, derived.party_hashes))
-                    await pipe.execute()
-                    return IngestOutcome.CREATED if created else IngestOutcome.UPDATED
+                    await pipe.watch(*(keys.case(p.key) for p in pending))
+                    # read on another connection: the WATCH guards the EXEC, and a page is one round trip
+                    async with self.redis.pipeline(transaction=False) as reader:
+                        for p in pending:
+                            reader.hmget(keys.case(p.key), "digest", "ix", "ingested_at")
+                        olds = await reader.execute()
+                    return await self._write_changed(pipe, pending, olds)
                 except WatchError:
-                    continue  # another writer changed this case between our read and EXEC: read again
-        raise RuntimeError(f"case {key!r} kept changing under us; gave up after {MAX_WATCH_RETRIES} tries")
+                    continue  # another writer changed a case between our read and EXEC: read again
+        raise RuntimeError(f"cases {pending[0].key!r}… kept changing under us; gave up after "
+                           f"{MAX_WATCH_RETRIES} tries")
+
+    async def _write_changed(self, pipe: Any, pending: Sequence[_Pending],
+                             olds: Sequence[Sequence[Any]]) -> list[IngestOutcome]:
+        outcomes = [IngestOutcome.UNCHANGED] * len(pending)  # the common case of every poll
+        written: list[StoredCase] = []
+        for index, (p, (old_digest, old_ix, old_ingested)) in enumerate(zip(pending, olds, strict=True)):
+            if _text(old_digest) == p.digest:
+                continue
+            derived = p.derived = p.derived or self._derive(p.record)
+            created = old_digest is None
+            ingested_at = utc_now() if created else _parse_time(_text(old_ingested))
+            case = _stored(p.key, p.record, derived.region_id, derived.category_id, ingested_at)
+            if not written:
+                pipe.multi()
+            self._write(pipe, case, p.digest, _Memberships.load(_text(old_ix)), derived.memberships)
+            self.events.append_in(pipe, CASE_CREATED if created else CASE_UPDATED,
+                                  _event_payload(case, p.digest, derived.party_hashes))
+            outcomes[index] = IngestOutcome.CREATED if created else IngestOutcome.UPDATED
+            written.append(case)
+        if not written:
+            await pipe.reset()
+            return outcomes
+        created_keys = [p.key for p, o in zip(pending, outcomes, strict=True) if o is IngestOutcome.CREATED]
+        _write_page(pipe, written, created_keys)
+        await pipe.execute()
+        return outcomes
 
     def _derive(self, record: CaseRecord) -> _Derived:
         """Region, category and index memberships of a record (CPU only: done once per ingest)."""
@@ -175,10 +206,7 @@ class CaseStore:
         pipe.hset(keys.case(case.key), mapping={
             "doc": _encode(case), "digest": digest, "ix": new.dump(),
             "ingested_at": case.ingested_at.isoformat()})
-        pipe.zadd(keys.ALL_CASES, {case.key: case.received_at.timestamp()})
-        pipe.sadd(keys.CHANNELS, case.channel)
         pipe.delete(keys.source_cache(case.channel, case.source_id))
-        pipe.incr(keys.GENERATION)
 
     # -- reading -------------------------------------------------------------------------------
 
@@ -320,6 +348,42 @@ class CaseStore:
                 pipe.hset(name, mapping={"json": raw, "at": now})
                 pipe.expire(name, max(1, int(ttl)))
             await pipe.execute()
+
+
+@dataclass(slots=True)
+class _Pending:
+    """A record on its way in: its key and digest; what it resolves to, once worked out (kept across
+    ``WATCH`` retries: it depends on the record alone)."""
+
+    record: CaseRecord
+    key: str
+    digest: str
+    derived: _Derived | None = None
+
+    @classmethod
+    def of(cls, record: CaseRecord, reference_fingerprint: str) -> _Pending:
+        return cls(record, case_key(record.channel, record.source_id), _digest(record, reference_fingerprint))
+
+
+def _unique_runs(case_keys: Sequence[str]) -> list[int]:
+    """Where to cut ``case_keys`` so that no part holds a key twice (the ends of the parts)."""
+    ends: list[int] = []
+    seen: set[str] = set()
+    for index, key in enumerate(case_keys):
+        if key in seen:
+            ends.append(index)
+            seen.clear()
+        seen.add(key)
+    return [*ends, len(case_keys)] if case_keys else []
+
+
+def _write_page(pipe: Any, written: Sequence[StoredCase], created: Sequence[str]) -> None:
+    """What a page's cases write once for all: the time order, the channels, the change counter."""
+    pipe.zadd(keys.ALL_CASES, {case.key: case.received_at.timestamp() for case in written})
+    pipe.sadd(keys.CHANNELS, *sorted({case.channel for case in written}))
+    if created:  # clustered right after (casework.clusters); kept here until they are
+        pipe.sadd(keys.CLUSTER_PENDING, *created)
+    pipe.incr(keys.GENERATION)
 
 
 # -- (de)serialising ---------------------------------------------------------------------------

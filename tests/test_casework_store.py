@@ -96,6 +96,31 @@ async def test_concurrent_writers_of_one_record_append_one_event(store: CaseStor
     assert len(await events_of(store)) == 1
 
 
+async def test_a_page_is_ingested_as_its_records_one_by_one(store: CaseStore) -> None:
+    await store.ingest(record("GD1"))
+    page = [record("GD1"), record("GD2", minutes=1), record("GD2", minutes=1, title="垃圾清运不及时"),
+            record("GD3", minutes=2), record("GD1", minutes=5)]
+    assert await store.ingest_many(page) == [
+        IngestOutcome.UNCHANGED, IngestOutcome.CREATED, IngestOutcome.UPDATED, IngestOutcome.CREATED,
+        IngestOutcome.UPDATED]
+    assert await store.ingest_many(page[2:]) == [IngestOutcome.UNCHANGED] * 3
+    assert await store.ingest_many([]) == []
+    assert [(e["type"], e["case"]) for e in await events_of(store)] == [
+        (CASE_CREATED, "hotline12345:GD1"), (CASE_CREATED, "hotline12345:GD2"),
+        (CASE_UPDATED, "hotline12345:GD2"), (CASE_CREATED, "hotline12345:GD3"),
+        (CASE_UPDATED, "hotline12345:GD1")]
+    assert await search_keys(store, text="垃圾") == ["hotline12345:GD2"]
+    assert await search_keys(store) == ["hotline12345:GD1", "hotline12345:GD3", "hotline12345:GD2"]
+
+
+async def test_concurrent_pages_of_one_record_append_one_event(store: CaseStore) -> None:
+    pages = [[record(f"P{n}"), record("GD7")] for n in range(8)]
+    outcomes = await asyncio.gather(*(store.ingest_many(page) for page in pages))
+    assert sorted(o[1] for o in outcomes) == sorted([IngestOutcome.CREATED] + [IngestOutcome.UNCHANGED] * 7)
+    assert all(o[0] is IngestOutcome.CREATED for o in outcomes)
+    assert len(await events_of(store)) == 9
+
+
 async def test_region_and_category_filters_include_everything_beneath(store: CaseStore) -> None:
     await store.ingest(record("A", place=Place(community="田寮社区", grid="第二网格")))
     await store.ingest(record("B", place=Place(street="玉塘街道")))
