@@ -20,7 +20,7 @@ import random
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -108,7 +108,7 @@ class ChannelSandbox:
             body = await request.json()
             if body.get("reset"):
                 self.faults = Faults()
-            for name in ("down", "latency_ms", "error_rate", "rate_429", "lost_reply_rate", "retry_after"):
+            for name in (f.name for f in fields(Faults)):  # every fault the dataclass knows, no list to keep
                 if name in body:
                     setattr(self.faults, name, type(getattr(self.faults, name))(body[name]))
         return JSONResponse(asdict(self.faults))
