@@ -4,6 +4,8 @@
 
 * errors raised on purpose (:class:`resolvers.errors.GraphError`) keep their message and code;
 * connector errors that escaped a resolver become ``UPSTREAM_UNAVAILABLE`` / ``RATE_LIMITED``;
+* the store (Redis) unreachable, restarting or still loading its data after redis-py's own retries:
+  ``SERVICE_UNAVAILABLE`` — a condition to retry shortly, not a bug, so a warning without a trace;
 * request errors (no path: syntax, validation, variables) get ``GRAPHQL_PARSE_FAILED``,
   ``GRAPHQL_VALIDATION_FAILED``, ``BAD_USER_INPUT`` or ``QUERY_TOO_COMPLEX``;
 * anything else is a bug: "Internal server error" with ``INTERNAL_SERVER_ERROR``, and the trace is
@@ -18,6 +20,8 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from graphql import GraphQLError
+from redis.exceptions import ConnectionError as StoreConnectionError
+from redis.exceptions import TimeoutError as StoreTimeoutError
 from strawberry.extensions import SchemaExtension
 
 from connectors import ConnectorError, RateLimited, UpstreamError
@@ -28,6 +32,9 @@ __all__ = ["ErrorCodes", "classify", "log_errors"]
 log = logging.getLogger("minsheng.graphql")
 
 INTERNAL_MESSAGE = "Internal server error"
+STORE_MESSAGE = "the gateway's store is unavailable; try again shortly"
+# BusyLoadingError (a restarted Redis replaying its AOF) is a ConnectionError in redis-py
+_STORE_DOWN = (StoreConnectionError, StoreTimeoutError)
 _TOO_COMPLEX = re.compile(
     r"exceeds maximum operation depth|aliases found\. Allowed|Document contains more than")
 _SUGGESTION = re.compile(r"\s*Did you mean .*$", re.DOTALL)
@@ -56,6 +63,8 @@ def classify(error: GraphQLError) -> tuple[str, str, dict[str, Any]]:
         return "RATE_LIMITED", "a channel system is throttling requests", {"retryAfter": original.retry_after}
     if isinstance(original, (UpstreamError, TimeoutError)):
         return "UPSTREAM_UNAVAILABLE", "a channel system is unavailable", {}
+    if isinstance(original, _STORE_DOWN):
+        return "SERVICE_UNAVAILABLE", STORE_MESSAGE, {}
     if original is None and isinstance(error.extensions, dict) and error.extensions.get("code"):
         extensions = dict(error.extensions)
         return str(extensions.pop("code")), error.message, extensions
@@ -73,7 +82,9 @@ def _expected(error: GraphQLError) -> bool:
 def log_errors(errors: Sequence[GraphQLError]) -> None:
     """Server-side record of a result's errors: traces for the unexpected ones only."""
     for error in errors:
-        if _expected(error):
+        if isinstance(error.original_error, _STORE_DOWN):
+            log.warning("store unavailable at %s: %s", error.path, error.original_error)
+        elif _expected(error):
             log.debug("graphql error at %s: %s", error.path, error.message)
         else:
             log.error("unexpected error at %s", error.path, exc_info=error.original_error)
