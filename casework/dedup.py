@@ -85,7 +85,7 @@ class Signature:
     lat: float | None
     lng: float | None
     grams: frozenset[str] = field(default_factory=frozenset)
-    facts: Facts = field(default_factory=Facts)  # amounts, buildings/rooms, months its text states
+    facts: Facts = field(default_factory=Facts)  # amounts, buildings/rooms, months, head counts
 
     def blocks(self) -> list[str]:
         """The blocking keys this case is filed under and looked up by."""

@@ -1,4 +1,5 @@
-"""The concrete facts an appeal states about its object: sums of money, buildings and rooms, months.
+"""The concrete facts an appeal states about its object: sums of money, buildings and rooms, months,
+how many people it concerns.
 
 Two reports of one incident state the same facts however they word them (36500元 / 3.65万元 / 三万余元,
 19栋3202 / 19-3202); two look-alike incidents at one place (two wage claims against one company, two
@@ -23,7 +24,11 @@ _AMOUNT = re.compile(rf"({_NUM})(万|千)?(多|余)?(?:元|块)")
 _BUILDING = re.compile(r"(\d{1,3}|[一二三四五六七八九十]{1,3})(?:栋|幢|号楼|座)(\d{3,4})?")
 _ROOM = re.compile(r"(?<![\d.])(\d{1,3})-(\d{3,4})(?!\d)")
 _MONTHS = re.compile(r"(\d{1,2}|[两三四五六七八九十]{1,2})个多?月")
+# 41人, 四十一名工人, 20多名农民工, 100多户: the people a (group) appeal speaks for
+_WHO = "人|户|工人|农民工|工友|员工|业主|居民|学员|会员|家长"
+_PEOPLE = re.compile(rf"({_NUM})(多|余)?(?:名|位|个)?(?:{_WHO})")
 _TOLERANCE = 0.02
+_FEWEST_PEOPLE = 3  # "两人", "一个人": who went or who is hurt, not how many the matter concerns
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,17 +36,20 @@ class Facts:
     amounts: tuple[tuple[float, float], ...] = ()   # yuan, (low, high)
     buildings: tuple[str, ...] = ()                 # "19" or "19/3202" (building/room)
     months: tuple[int, ...] = ()
+    people: tuple[tuple[float, float], ...] = ()    # head counts, (low, high)
 
     def dump(self) -> list[list[object]]:
-        return [[list(a) for a in self.amounts], list(self.buildings), list(self.months)]
+        return [[list(a) for a in self.amounts], list(self.buildings), list(self.months),
+                [list(p) for p in self.people]]
 
     @classmethod
     def load(cls, raw: list[Any] | None) -> Facts:
         if not raw:
             return cls()
-        amounts, buildings, months = raw
+        amounts, buildings, months, *rest = raw  # signatures stored before head counts have three
+        people = rest[0] if rest else []
         return cls(tuple((float(a[0]), float(a[1])) for a in amounts), tuple(map(str, buildings)),
-                   tuple(map(int, months)))
+                   tuple(map(int, months)), tuple((float(p[0]), float(p[1])) for p in people))
 
 
 def chinese_number(text: str) -> float | None:
@@ -88,7 +96,18 @@ def facts(text: str) -> Facts:
             buildings.append(f"{int(value)}/{room}" if room else str(int(value)))
     buildings += [f"{b}/{r}" for b, r in _ROOM.findall(text)]
     months = [int(v) for m in _MONTHS.findall(text) if (v := chinese_number(m)) is not None and v >= 2]
-    return Facts(tuple(dict.fromkeys(amounts)), tuple(dict.fromkeys(buildings)), tuple(dict.fromkeys(months)))
+    people = [p for m in _PEOPLE.finditer(text) if (p := _people(*m.groups())) is not None]
+    return Facts(tuple(dict.fromkeys(amounts)), tuple(dict.fromkeys(buildings)), tuple(dict.fromkeys(months)),
+                 tuple(dict.fromkeys(people)))
+
+
+def _people(number: str, vague: str | None) -> tuple[float, float] | None:
+    value = chinese_number(number)
+    if value is None or value < _FEWEST_PEOPLE:
+        return None
+    if not vague:
+        return value, value
+    return value, value + 10 ** max(len(str(int(value))) - 1, 0)  # 20多 is 20–30, 100多 100–200
 
 
 def conflict(a: Facts, b: Facts) -> bool:
@@ -97,6 +116,9 @@ def conflict(a: Facts, b: Facts) -> bool:
             lo1 <= hi2 and lo2 <= hi1 for lo1, hi1 in a.amounts for lo2, hi2 in b.amounts):
         return True
     if a.buildings and b.buildings and not _buildings_agree(a.buildings, b.buildings):
+        return True
+    if a.people and b.people and not any(
+            lo1 <= hi2 and lo2 <= hi1 for lo1, hi1 in a.people for lo2, hi2 in b.people):
         return True
     return bool(a.months and b.months and not set(a.months) & set(b.months))
 

@@ -96,6 +96,15 @@ def test_facts_read_amounts_rooms_and_months_however_written() -> None:
     assert not conflict(facts("拖欠四个月的工资"), facts("已经一个多月了"))
 
 
+def test_head_counts_tell_two_group_claims_apart() -> None:
+    assert conflict(facts("孙某等四十一人集体来访"), facts("拖欠二十二名农民工的工资"))
+    assert not conflict(facts("孙某等四十一人集体来访"), facts("拖欠41名工人的工资"))
+    assert not conflict(facts("拖欠20多名工友的工资"), facts("涉及二十三人"))  # 20多 covers 23
+    assert conflict(facts("拖欠20多名工友的工资"), facts("拖欠19名农民工的工资"))
+    assert not conflict(facts("家里两人被狗咬伤"), facts("涉及20人"))  # too few to be a head count
+    assert facts("一个人在家").people == ()
+
+
 def test_same_place_and_problem_with_other_facts_stays_apart(reference: Reference) -> None:
     a = _case("court:1", "劳动争议",
               "申请人诉称，其从恒兴模具有限公司离职后，公司一直不结清工资，还欠32100元。")
