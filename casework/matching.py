@@ -159,6 +159,19 @@ _SEPARATORS = re.compile(r"[/／>＞|｜\\·→-]+")
 MIN_SCORE = 2.0
 
 
+def _index_by_first_character(keywords: dict[str, tuple[str, ...]]
+                              ) -> dict[str, list[tuple[str, tuple[str, ...]]]]:
+    """first character → [(keyword, the categories that list it)]."""
+    categories_of: dict[str, list[str]] = {}
+    for cid, words in keywords.items():
+        for word in words:
+            categories_of.setdefault(word, []).append(cid)
+    index: dict[str, list[tuple[str, tuple[str, ...]]]] = {}
+    for word, cids in sorted(categories_of.items()):
+        index.setdefault(word[0], []).append((word, tuple(cids)))
+    return index
+
+
 class Classifier:
     """Picks the most specific event-dictionary category for a hint and a text.
 
@@ -178,6 +191,7 @@ class Classifier:
             self._by_name.setdefault(name, []).append(category.id)
             words = {name, *(normalise(k) for k in category.keywords)}
             self._keywords[category.id] = tuple(sorted(w for w in words if w))
+        self._by_first = _index_by_first_character(self._keywords)
         self._leaves = [cid for cid in order if not reference.category_children(cid)]
         self._paths = {cid: [c.id for c in reference.category_ancestors(cid)] for cid in order}
         self._leaves_under: dict[str, set[str]] = {}
@@ -199,12 +213,19 @@ class Classifier:
         return self._best(self._leaves, hits, below=None)
 
     def _keyword_hits(self, title: str, content: str) -> dict[str, float]:
-        """Per category: the weight of its own keywords found in the text (never changed by a caller)."""
+        """Per category: the weight of its own keywords found in the text (never changed by a caller).
+
+        Only the keywords that start with a character of the text can be in it: looking those up by
+        their first character tests a few dozen words per case instead of every word of the dictionary.
+        """
         hits: dict[str, float] = {}
-        for cid, words in self._keywords.items():
-            weight = sum(len(w) * (2.0 if w in title else 1.0) for w in words if w in title or w in content)
-            if weight:
-                hits[cid] = weight
+        for first in set(title) | set(content):
+            for word, categories in self._by_first.get(first, ()):
+                in_title = word in title
+                if in_title or word in content:
+                    weight = len(word) * (2.0 if in_title else 1.0)
+                    for cid in categories:
+                        hits[cid] = hits.get(cid, 0.0) + weight
         return hits
 
     def _from_hint(self, hint: str, text_hits: dict[str, float]) -> str | None:
