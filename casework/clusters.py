@@ -522,7 +522,29 @@ command (every key of the index slot)."""
 def _signatures(raw: bytes | str | None) -> tuple[Signature, ...]:
     """A cluster's stored signatures, parsed; cached by their stored form, since the same recent clusters
     are the candidates of report after report at one place (a changed cluster is a different key)."""
-    return tuple(Signature.load(member) for member in _load_sigs(raw))
+    return tuple(_signature(member) for member in _members(_text(raw))) if raw else ()
+
+
+_NEXT_MEMBER = '}, {"k": '
+"""Between two members of a stored signature list as ``json.dumps`` writes it (``Signature.dump`` puts
+``k`` first): a bare quote is never inside a JSON string, so this only ever separates members."""
+
+
+def _members(text: str) -> list[str]:
+    """The JSON text of each member of a stored signature list."""
+    body = text.strip()
+    if not (body.startswith('[{"k": ') and body.endswith("}]")):  # empty, or not written by _add_sig
+        return [json.dumps(member, ensure_ascii=False) for member in _load_sigs(body)]
+    parts = body[1:-1].split(_NEXT_MEMBER)
+    last = len(parts) - 1
+    return [("" if i == 0 else '{"k": ') + part + ("" if i == last else "}") for i, part in enumerate(parts)]
+
+
+@functools.lru_cache(maxsize=8192)
+def _signature(member: str) -> Signature:
+    """One member's signature, cached by its text: a growing cluster's list changes with every report,
+    but its members' signatures do not, and a big cluster's eight were parsed again for each change."""
+    return Signature.load(json.loads(member))
 
 
 def _load_sigs(raw: Any) -> list[dict[str, Any]]:
