@@ -151,9 +151,9 @@ async def _fill(clusters: ClusterStore, records: list[CaseRecord]) -> float:
 
     async def writer() -> None:
         for page in queue:
-            await clusters.cases.ingest_many(page)
-            for record in page:
-                await clusters.assign(f"{record.channel}:{record.source_id}")
+            ingested = await clusters.cases.ingest_cases(page)
+            for record, (_, case) in zip(page, ingested, strict=True):
+                await clusters.assign(f"{record.channel}:{record.source_id}", case)
 
     await asyncio.gather(*(writer() for _ in range(WRITERS)))
     return len(records) / (time.perf_counter() - started)
@@ -171,9 +171,9 @@ async def _one_size(redis_url: str, size: int, reference: Reference) -> dict[str
     clusters.record_examined = True
     latencies = []
     for record in records[size:]:
-        await store.ingest(record)
+        [(_, case)] = await store.ingest_cases([record])
         started = time.perf_counter()
-        await clusters.assign(f"{record.channel}:{record.source_id}")
+        await clusters.assign(f"{record.channel}:{record.source_id}", case)  # as intake calls it
         latencies.append((time.perf_counter() - started) * 1000)
     await client.aclose()
     examined = clusters.examined

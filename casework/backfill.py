@@ -85,9 +85,9 @@ async def _take(page: ChangePage, store: CaseStore, clusters: ClusterStore, sinc
     state.read += len(page.records)
     wanted = [r for r in page.records if r.received_at >= since and r.channel == state.channel]
     state.skipped += len(page.records) - len(wanted)
-    for record, outcome in zip(wanted, await store.ingest_many(wanted), strict=True):
+    for record, (outcome, case) in zip(wanted, await store.ingest_cases(wanted), strict=True):
         if outcome is IngestOutcome.CREATED:  # clustered in order: one may join an earlier one's cluster
-            await clusters.assign(case_key(record.channel, record.source_id))
+            await clusters.assign(case_key(record.channel, record.source_id), case)
             state.taken += 1
         else:
             state.skipped += 1

@@ -32,7 +32,7 @@ from redis.exceptions import WatchError
 
 from casework import keys
 from casework.clusterindex import ClusterPage, ClusterQuery, ClusterSort, memberships, search_clusters
-from casework.dedup import BLOCK_FETCH, Decision, Signature, Thresholds, compare, decide, signature
+from casework.dedup import BLOCK_FETCH, Decision, Signature, Thresholds, match, signature
 from casework.events import (
     CLUSTER_CREATED,
     CLUSTER_UPDATED,
@@ -217,12 +217,14 @@ class ClusterStore:
             await self.assign(key)
         return len(pending)
 
-    async def assign(self, case_key: str) -> str | None:
+    async def assign(self, case_key: str, case: StoredCase | None = None) -> str | None:
         """Put a stored case into a cluster (an open one of the same incident, else a new one); idempotent.
 
-        Returns the cluster id, or None when the case is not in the store.
+        ``case`` is the stored case when the caller just wrote it (:meth:`CaseStore.ingest_cases`), which
+        saves reading it back. Returns the cluster id, or None when the case is not in the store.
         """
-        case = await self.cases.get(case_key)
+        if case is None:
+            case = await self.cases.get(case_key)
         if case is None:
             await self.redis.srem(keys.CLUSTER_PENDING, case_key)
             return None
@@ -237,13 +239,13 @@ class ClusterStore:
 
     async def _assign_once(self, pipe: Any, case: StoredCase, sig: Signature) -> str:
         await pipe.watch(keys.case(case.key))
-        current = await pipe.hget(keys.case(case.key), "cluster")
+        current, found = await self._link_and_candidates(case.key, sig)
         if current is not None:
             pipe.multi()
             pipe.srem(keys.CLUSTER_PENDING, case.key)
             await pipe.execute()
             return _text(current)
-        best = await self._best_candidate(sig)
+        best = self._best_candidate(sig, found)
         loaded = None
         if best is not None:
             await pipe.watch(keys.cluster(best.cluster_id))
@@ -273,28 +275,31 @@ class ClusterStore:
         await pipe.execute()
         return cluster_id
 
-    async def _best_candidate(self, sig: Signature) -> _Candidate | None:
-        """The best-scoring cluster among the few the blocking keys retrieve (never a scan)."""
-        found = await self._retrieve(sig)
+    async def _link_and_candidates(self, case_key: str, sig: Signature) -> tuple[Any, list[tuple[str, Any]]]:
+        """The case's cluster (None while unclustered) and the clusters filed under its blocking keys, the
+        nearest in time on either side, with their stored signatures (None for a cluster merged away
+        since), in one round trip on another connection (the caller's WATCH of the case guards both)."""
+        blocks = [keys.dedup_block(block) for block in sig.blocks()]
+        async with self.redis.pipeline(transaction=False) as reader:
+            reader.hget(keys.case(case_key), "cluster")
+            if blocks:
+                reader.eval(_RETRIEVE, len(blocks) + 1, *blocks, keys.CLUSTER_SIGNATURES, repr(sig.at),
+                            BLOCK_FETCH)
+            current, *answers = await reader.execute()
+        answer = answers[0] if answers else []
+        return current, [(_text(answer[i]), answer[i + 1]) for i in range(0, len(answer), 2)]
+
+    def _best_candidate(self, sig: Signature, found: list[tuple[str, Any]]) -> _Candidate | None:
+        """The best-scoring cluster among the few the blocking keys retrieved (never a scan)."""
         if self.record_examined:
             self.examined.append(len(found))
         best: _Candidate | None = None
         for cluster_id, raw in found:
             for other in _signatures(raw):
-                decision = decide(compare(sig, other, self.reference), self.thresholds)
-                if decision.merge and (best is None or decision.score > best.decision.score):
+                decision = match(sig, other, self.reference, self.thresholds)
+                if decision is not None and (best is None or decision.score > best.decision.score):
                     best = _Candidate(cluster_id, decision, other.key)
         return best
-
-    async def _retrieve(self, sig: Signature) -> list[tuple[str, Any]]:
-        """The clusters filed under the case's blocking keys, the nearest in time on either side, with
-        their stored signatures (None for a cluster merged away since): one command."""
-        blocks = [keys.dedup_block(block) for block in sig.blocks()]
-        if not blocks:
-            return []
-        answer = await self.redis.eval(_RETRIEVE, len(blocks) + 1, *blocks, keys.CLUSTER_SIGNATURES,
-                                       repr(sig.at), BLOCK_FETCH)
-        return [(_text(answer[i]), answer[i + 1]) for i in range(0, len(answer), 2)]
 
     # -- writing -------------------------------------------------------------------------------
 
@@ -517,7 +522,29 @@ command (every key of the index slot)."""
 def _signatures(raw: bytes | str | None) -> tuple[Signature, ...]:
     """A cluster's stored signatures, parsed; cached by their stored form, since the same recent clusters
     are the candidates of report after report at one place (a changed cluster is a different key)."""
-    return tuple(Signature.load(member) for member in _load_sigs(raw))
+    return tuple(_signature(member) for member in _members(_text(raw))) if raw else ()
+
+
+_NEXT_MEMBER = '}, {"k": '
+"""Between two members of a stored signature list as ``json.dumps`` writes it (``Signature.dump`` puts
+``k`` first): a bare quote is never inside a JSON string, so this only ever separates members."""
+
+
+def _members(text: str) -> list[str]:
+    """The JSON text of each member of a stored signature list."""
+    body = text.strip()
+    if not (body.startswith('[{"k": ') and body.endswith("}]")):  # empty, or not written by _add_sig
+        return [json.dumps(member, ensure_ascii=False) for member in _load_sigs(body)]
+    parts = body[1:-1].split(_NEXT_MEMBER)
+    last = len(parts) - 1
+    return [("" if i == 0 else '{"k": ') + part + ("" if i == last else "}") for i, part in enumerate(parts)]
+
+
+@functools.lru_cache(maxsize=8192)
+def _signature(member: str) -> Signature:
+    """One member's signature, cached by its text: a growing cluster's list changes with every report,
+    but its members' signatures do not, and a big cluster's eight were parsed again for each change."""
+    return Signature.load(json.loads(member))
 
 
 def _load_sigs(raw: Any) -> list[dict[str, Any]]:

@@ -163,9 +163,9 @@ class Intake:
                 records.append(record)
         # the page in one write; then its new cases clustered one by one, in order, since one may join
         # the cluster an earlier one of the same page started
-        for record, outcome in zip(records, await self.store.ingest_many(records), strict=True):
+        for record, (outcome, case) in zip(records, await self.store.ingest_cases(records), strict=True):
             if outcome is IngestOutcome.CREATED and self.clusters is not None:
-                await self.clusters.assign(case_key(record.channel, record.source_id))
+                await self.clusters.assign(case_key(record.channel, record.source_id), case)
             report.count(outcome)
 
     # -- the loops -----------------------------------------------------------------------------

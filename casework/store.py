@@ -33,7 +33,7 @@ from casework.search import build, decode_cursor, encode_cursor, plan, read_page
 from casework.text import index_terms
 from connectors import BadRecord, CaseRecord, Party, UnifiedStatus, utc_now
 
-__all__ = ["DEFAULT_HASH_KEY", "CaseStore", "identity_digests"]
+__all__ = ["DEFAULT_HASH_KEY", "CaseStore", "Ingested", "identity_digests"]
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +42,8 @@ MAX_QUARANTINE_RAW = 4096
 QUARANTINE_CAP = 1000
 QUERY_CACHE_SECONDS = 10
 MAX_WATCH_RETRIES = 100
+Ingested = tuple[IngestOutcome, StoredCase | None]
+"""A record's outcome and, when it was written, the stored case as written."""
 RESPONDENT_PREFIX = "被"   # 被申请人, 被投诉人 …: the other side is not indexed as the case's own resident
 
 
@@ -121,14 +123,19 @@ class CaseStore:
     async def ingest_many(self, records: Sequence[CaseRecord]) -> list[IngestOutcome]:
         """Store a page of records as :meth:`ingest` stores each, in three round trips for the page
         (a page holding one source id twice is written in parts, so the later record meets the earlier)."""
-        outcomes: list[IngestOutcome] = []
+        return [outcome for outcome, _ in await self.ingest_cases(records)]
+
+    async def ingest_cases(self, records: Sequence[CaseRecord]) -> list[Ingested]:
+        """:meth:`ingest_many`, with each stored case as written (None where unchanged): the clustering
+        that follows intake takes it from here instead of reading and decoding it again."""
+        ingested: list[Ingested] = []
         start = 0
         for end in _unique_runs([case_key(r.channel, r.source_id) for r in records]):
-            outcomes += await self._ingest_unique(records[start:end])
+            ingested += await self._ingest_unique(records[start:end])
             start = end
-        return outcomes
+        return ingested
 
-    async def _ingest_unique(self, records: Sequence[CaseRecord]) -> list[IngestOutcome]:
+    async def _ingest_unique(self, records: Sequence[CaseRecord]) -> list[Ingested]:
         """Compare digests under ``WATCH`` and write what changed in one ``MULTI`` (keys all distinct)."""
         pending = [_Pending.of(record, self.reference.fingerprint) for record in records]
         async with self.redis.pipeline(transaction=True) as pipe:
@@ -147,8 +154,9 @@ class CaseStore:
                            f"{MAX_WATCH_RETRIES} tries")
 
     async def _write_changed(self, pipe: Any, pending: Sequence[_Pending],
-                             olds: Sequence[Sequence[Any]]) -> list[IngestOutcome]:
+                             olds: Sequence[Sequence[Any]]) -> list[Ingested]:
         outcomes = [IngestOutcome.UNCHANGED] * len(pending)  # the common case of every poll
+        stored: list[StoredCase | None] = [None] * len(pending)
         written: list[StoredCase] = []
         for index, (p, (old_digest, old_ix, old_ingested)) in enumerate(zip(pending, olds, strict=True)):
             if _text(old_digest) == p.digest:
@@ -163,14 +171,15 @@ class CaseStore:
             self.events.append_in(pipe, CASE_CREATED if created else CASE_UPDATED,
                                   _event_payload(case, p.digest, derived.party_hashes))
             outcomes[index] = IngestOutcome.CREATED if created else IngestOutcome.UPDATED
+            stored[index] = case
             written.append(case)
         if not written:
             await pipe.reset()
-            return outcomes
+            return list(zip(outcomes, stored, strict=True))
         created_keys = [p.key for p, o in zip(pending, outcomes, strict=True) if o is IngestOutcome.CREATED]
         _write_page(pipe, written, created_keys)
         await pipe.execute()
-        return outcomes
+        return list(zip(outcomes, stored, strict=True))
 
     def _derive(self, record: CaseRecord) -> _Derived:
         """Region, category and index memberships of a record (CPU only: done once per ingest)."""

@@ -113,6 +113,18 @@ async def test_a_page_is_ingested_as_its_records_one_by_one(store: CaseStore) ->
     assert await search_keys(store) == ["hotline12345:GD1", "hotline12345:GD3", "hotline12345:GD2"]
 
 
+async def test_a_page_hands_back_each_case_as_it_reads_back(store: CaseStore) -> None:
+    # clustering takes these instead of reading the cases again: they must be what a read returns
+    await store.ingest(record("GE1"))
+    page = [record("GE1"), record("GE2", minutes=1), record("GE1", minutes=3, title="垃圾清运不及时")]
+    ingested = await store.ingest_cases(page)
+    assert [outcome for outcome, _ in ingested] == [
+        IngestOutcome.UNCHANGED, IngestOutcome.CREATED, IngestOutcome.UPDATED]
+    assert ingested[0][1] is None
+    assert ingested[1][1] == await store.get("hotline12345:GE2")
+    assert ingested[2][1] == await store.get("hotline12345:GE1")
+
+
 async def test_concurrent_pages_of_one_record_append_one_event(store: CaseStore) -> None:
     pages = [[record(f"P{n}"), record("GD7")] for n in range(8)]
     outcomes = await asyncio.gather(*(store.ingest_many(page) for page in pages))
