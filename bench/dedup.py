@@ -8,7 +8,11 @@
   writers, each taking pages of 50 records as intake takes a channel's page: the page stored in one
   write, then its new cases clustered in order), then, with the store at that size, per-case dedup
   latency p50/p99 and the candidates the matcher examined per new case (flat when retrieval is
-  indexed), and Redis memory per case.
+  indexed), and Redis memory per case. The world grows over time, not in density: its reports are
+  spread over ``size / CASES_PER_DAY`` days (at least the demo's 60), as a city's store reaches a million
+  cases through years of appeals — packing 1M reports into the same 60 days and places would put ~100
+  reports of one kind at one place in a day, and the figures would measure ever larger clusters
+  (`mean_cases_per_cluster` shows the density each size ran at).
   ``MINSHENG_BENCH_DEDUP_SIZES`` (e.g. ``10000,100000,1000000``) sets the sizes (default 10k only).
 """
 
@@ -42,6 +46,8 @@ from connectors import CaseRecord, Party, Place, UnifiedStatus
 DEFAULT_SIZES = (10_000,)
 """100k and 1M take long on a shared 2-core machine: ask for them with MINSHENG_BENCH_DEDUP_SIZES."""
 PROBES = 1000
+CASES_PER_DAY = 10_000 / 60
+"""The smallest size's density (10k cases in the demo's 60 days); larger stores span more days."""
 WRITERS = 8
 PAGE = 50
 _STAGES = {"new": UnifiedStatus.SUBMITTED, "accepted": UnifiedStatus.ACCEPTED,
@@ -131,7 +137,8 @@ def _records(count: int, seed: int = 11) -> list[CaseRecord]:
     """About ``count`` case records from a sandbox world of the right size (ids made unique per world)."""
     from sandbox.world import generate_world
 
-    world = generate_world(seed, datetime(2026, 11, 1, tzinfo=UTC), incidents=max(10, int(count / 1.39)))
+    world = generate_world(seed, datetime(2026, 11, 1, tzinfo=UTC), incidents=max(10, int(count / 1.39)),
+                           days=_days(count))
     records = []
     for n, t in enumerate(world.tickets[:count]):
         records.append(CaseRecord(
@@ -142,6 +149,10 @@ def _records(count: int, seed: int = 11) -> list[CaseRecord]:
                            id_number=t.resident.id_number),),
             source_status=t.stage, received_at=t.received_at, updated_at=t.updated_at))
     return records
+
+
+def _days(count: int) -> float:
+    return max(60.0, count / CASES_PER_DAY)
 
 
 async def _fill(clusters: ClusterStore, records: list[CaseRecord]) -> float:
@@ -168,6 +179,7 @@ async def _one_size(redis_url: str, size: int, reference: Reference) -> dict[str
     records = _records(size + PROBES)
     throughput = await _fill(clusters, records[:size])
     memory = int((await client.info("memory"))["used_memory"]) - baseline
+    clusters_made = int(await client.zcard(keys.cluster_order("last")))
     clusters.record_examined = True
     latencies = []
     for record in records[size:]:
@@ -182,7 +194,9 @@ async def _one_size(redis_url: str, size: int, reference: Reference) -> dict[str
             "dedup_ms_p99": round(sorted(latencies)[int(len(latencies) * 0.99) - 1], 2),
             "candidates_examined_mean": round(statistics.mean(examined), 1),
             "candidates_examined_max": max(examined),
-            "redis_bytes_per_case": round(memory / size)}
+            "redis_bytes_per_case": round(memory / size),
+            "days_spanned": round(_days(size + PROBES)),
+            "mean_cases_per_cluster": round(size / max(clusters_made, 1), 2)}
 
 
 def scale(sizes: tuple[int, ...] | None = None) -> dict[str, Any]:

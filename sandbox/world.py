@@ -124,19 +124,22 @@ class World:
                 "hard_negatives": {i.incident_id: i.negative_of for i in self.incidents if i.negative_of}}
 
 
-def generate_world(seed: int = 7, now: datetime | None = None, *, incidents: int = 400) -> World:
+def generate_world(seed: int = 7, now: datetime | None = None, *, incidents: int = 400,
+                   days: float = 60) -> World:
     """Generate the seeded world. Same ``seed`` and ``now`` → the same world, ticket for ticket.
 
     Args:
         seed: seeds every random choice (``random.Random`` streams derived from it; nothing global).
         now: the moment the world is generated for (aware; naive is taken as UTC); tickets were received
-            over the ~60 days before it, and about ``incidents / 10`` arrive after it
+            over the ~``days`` days before it, and about ``incidents / 10`` arrive after it
             (``Ticket.arrives_after`` seconds into the sandbox's run). Default: the current time, to the
             second — pass it explicitly for a repeatable world.
         incidents: how many incidents (real-world matters) the six first channels share, at least 4
             (the demo citizen's three and one more); ~1.3 tickets each. 书记在线 and 局长信箱 add
             ``worldgen.LEADER_SHARE`` of that many of their own.
             Knobs and the split design: :mod:`sandbox.worldgen`.
+        days: how far back the world goes (60: the demo's month or two; a larger world over more days
+            keeps the same density, as a real store grows by months of appeals, not by denser ones).
     """
     from sandbox.worldgen import generate  # the generator builds on these dataclasses
 
@@ -144,4 +147,4 @@ def generate_world(seed: int = 7, now: datetime | None = None, *, incidents: int
         now = datetime.now(UTC)
     elif now.tzinfo is None:
         now = now.replace(tzinfo=UTC)
-    return generate(seed, now, incidents)
+    return generate(seed, now, incidents, days)

@@ -11,7 +11,8 @@ Knobs (module constants, and ``incidents`` of :func:`generate`):
   community, or another kind at the same place, within a day and a half) without being it;
 * ``ARRIVAL_SHARE`` — tickets arriving while the sandbox runs (20 s apart first, all within 900 s); some
   are new incidents, some further reports of recent ones;
-* ``DAYS`` — how far back the world goes (denser towards ``now``);
+* ``DAYS`` — how far back the world goes by default (denser towards ``now``; ``days`` of :func:`generate`
+  changes it: a larger world spread over more days keeps its density);
 * ``LEADER_SHARE``, ``LEADER_CROSS_RATE`` — 书记在线 and 局长信箱 (the channels added later): incidents
   raised only there, and city or housing incidents raised there as well. They are generated after
   everything else from streams of their own, so the other six channels' tickets do not change with them.
@@ -76,9 +77,10 @@ class Plan:
 
 
 class Generator:
-    def __init__(self, seed: int, now: datetime) -> None:
+    def __init__(self, seed: int, now: datetime, days: float = DAYS) -> None:
         self.seed = seed
         self.now = now
+        self.days = days
         self.rng = random.Random(f"{seed}:world")
         self.places = build_gazetteer(random.Random(f"{seed}:places"))
         self.people = PersonFactory(random.Random(f"{seed}:people"), now.date())
@@ -129,7 +131,7 @@ class Generator:
         return None
 
     def random_at(self) -> datetime:
-        age = timedelta(days=DAYS * self.rng.random() ** 1.7, seconds=self.rng.randint(0, 3600))
+        age = timedelta(days=self.days * self.rng.random() ** 1.7, seconds=self.rng.randint(0, 3600))
         return self.now - max(age, timedelta(minutes=20))
 
     def random_kind(self) -> Kind:
@@ -186,9 +188,9 @@ class Generator:
         plan.reports.append(Report(channel, resident, self.later(plan.reports[-1].at)))
 
 
-def generate(seed: int, now: datetime, incidents: int) -> World:
-    """The world for ``seed`` at ``now`` (aware), with ``incidents`` incidents in all."""
-    gen = Generator(seed, now.astimezone(UTC).replace(microsecond=0))
+def generate(seed: int, now: datetime, incidents: int, days: float = DAYS) -> World:
+    """The world for ``seed`` at ``now`` (aware), with ``incidents`` incidents in all over ~``days``."""
+    gen = Generator(seed, now.astimezone(UTC).replace(microsecond=0), days)
     citizen = _citizen_incidents(gen)
     arrivals = max(1, round(incidents * ARRIVAL_SHARE)) if incidents >= 10 else 0
     follow_ups = round(arrivals * FOLLOW_UP_SHARE)
