@@ -14,6 +14,8 @@
   reports of one kind at one place in a day, and the figures would measure ever larger clusters
   (`mean_cases_per_cluster` shows the density each size ran at).
   ``MINSHENG_BENCH_DEDUP_SIZES`` (e.g. ``10000,100000,1000000``) sets the sizes (default 10k only).
+  The fill runs as the gateway's intake runs: on uvloop (gateway/cli.py), with the gateway's Redis
+  client (gateway/embedded.py).
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from typing import Any
 
 import httpx
 import redis.asyncio as aioredis
+import uvloop
 
 from bench.harness import Stack, free_port
 from casework import keys
@@ -43,6 +46,7 @@ from casework.clusters import ClusterStore
 from casework.reference import Reference
 from casework.store import CaseStore
 from connectors import CaseRecord, Party, Place, UnifiedStatus
+from gateway.embedded import redis_client
 
 DEFAULT_SIZES = (10_000,)
 """100k and 1M take long on a shared 2-core machine: ask for them with MINSHENG_BENCH_DEDUP_SIZES."""
@@ -172,7 +176,7 @@ async def _fill(clusters: ClusterStore, records: list[CaseRecord]) -> float:
 
 
 async def _one_size(redis_url: str, size: int, reference: Reference) -> dict[str, Any]:
-    client = aioredis.from_url(redis_url)
+    client = redis_client(redis_url)
     await client.flushdb()
     baseline = int((await client.info("memory"))["used_memory"])
     store = CaseStore(client, reference)
@@ -212,7 +216,7 @@ def scale(sizes: tuple[int, ...] | None = None) -> dict[str, Any]:
     chosen = sizes or (tuple(int(s) for s in raw.split(",")) if raw else DEFAULT_SIZES)
     reference = Reference.load()
     with _plain_redis() as url:
-        runs = [asyncio.run(_one_size(url, size, reference)) for size in chosen]
+        runs = [uvloop.run(_one_size(url, size, reference)) for size in chosen]
     return {"sizes": runs, "probes_per_size": PROBES, "writers": WRITERS, "page": PAGE,
             "note": "one Python process on the machine's cores, redis-server without persistence; latency is "
                     "one new case's clustering (retrieve + score + MULTI) with the store at that size"}

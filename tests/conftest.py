@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 import redis.asyncio as aioredis
 
+from gateway.embedded import redis_client as gateway_redis
 from tests.servers import free_port
 
 
@@ -83,8 +84,8 @@ def redis_url(redis_server: RedisServer) -> str:
 
 @pytest.fixture
 async def redis_client(redis_url: str) -> AsyncIterator[aioredis.Redis]:
-    """A client on a freshly flushed database."""
-    client = aioredis.from_url(redis_url)
+    """A client on a freshly flushed database, built as the gateway builds its own."""
+    client = gateway_redis(redis_url)
     await client.flushdb()
     yield client
     await client.aclose()
