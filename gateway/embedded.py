@@ -17,9 +17,8 @@ from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import urlsplit
 
-import hiredis
 import redis.asyncio as aioredis
-from redis.exceptions import DataError
+from redis.connection import HiredisRespSerializer
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -44,30 +43,24 @@ def redis_client(url: str | None) -> Any:
 
 
 class _HiredisPacking:
-    """Packs commands with hiredis, as redis-py's synchronous client does; its asyncio client packs
-    them in Python, which cost a tenth of an ingest (each argument encoded and joined one by one)."""
+    """Packs commands with hiredis through redis-py's own serializer, the one its synchronous client
+    uses; its asyncio client packs them in Python, which cost a tenth of an ingest (each argument
+    encoded and joined one by one)."""
+
+    _serializer = HiredisRespSerializer()
 
     def pack_command(self, *args: Any) -> list[bytes]:
-        if isinstance(args[0], str):  # 'CONFIG GET': literal words of the command name go separately
-            args = (*args[0].encode().split(), *args[1:])
-        elif b" " in args[0]:
-            args = (*args[0].split(), *args[1:])
-        args = tuple(bytes(a) if isinstance(a, bytearray | memoryview) else a for a in args)
-        try:
-            return [hiredis.pack_command(args)]
-        except TypeError as error:  # None, a bool …: the error redis-py's own packer raises
-            raise DataError(str(error)) from error
+        return self._serializer.pack(*args)  # type: ignore[no-any-return]
 
 
-_PACKING: dict[str, type[Any]] = {}
+_PACKING: dict[type[Any], type[Any]] = {}
 
 
 def _hiredis_packing(base: type[Any]) -> type[Any]:
     """``base`` (the pool's connection class) packing its commands with hiredis; one class per base."""
-    name = f"Hiredis{base.__name__}"
-    if name not in _PACKING:
-        _PACKING[name] = type(name, (_HiredisPacking, base), {})
-    return _PACKING[name]
+    if base not in _PACKING:
+        _PACKING[base] = type(f"Hiredis{base.__name__}", (_HiredisPacking, base), {})
+    return _PACKING[base]
 
 
 def _redact(url: str) -> str:
