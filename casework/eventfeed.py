@@ -24,6 +24,7 @@ from collections import deque
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
+from casework.cancellation import raise_if_cancelled
 from casework.events import Event, EventLog, compare_ids
 
 __all__ = ["EventFeed", "Tap"]
@@ -109,6 +110,7 @@ class EventFeed:
             except Exception as exc:  # Redis restarting, a network blip: keep the position, try again
                 log.warning("event feed: reading %s failed (%s); retrying", self.log.stream, exc)
                 await asyncio.sleep(1.0)
+            raise_if_cancelled()
 
     async def _step(self) -> None:
         assert self.position is not None

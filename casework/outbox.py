@@ -29,6 +29,7 @@ from typing import Any, Protocol
 from pydantic import BaseModel, ConfigDict
 
 from casework import keys
+from casework.cancellation import raise_if_cancelled
 from casework.events import WRITEBACK_DELIVERED, WRITEBACK_FAILED, EventLog, event_fields
 from casework.workdays import Clock, system_clock
 from connectors import (
@@ -180,6 +181,7 @@ class Outbox:
             except Exception:
                 log.exception("the outbox pass failed; trying again")
                 handled = 0
+            raise_if_cancelled()
             if handled == 0:
                 await asyncio.sleep(interval)
 

@@ -21,6 +21,7 @@ from redis.exceptions import ResponseError
 
 from casework import keys
 from casework.assignments import DispatchError
+from casework.cancellation import raise_if_cancelled
 from casework.dispatch import Dispatcher
 from casework.events import CASE_CREATED, CLUSTER_CREATED, CLUSTER_UPDATED
 from casework.workdays import BEIJING
@@ -81,6 +82,7 @@ class Router:
                 raise
             except Exception as exc:
                 await self._recover(exc)
+            raise_if_cancelled()
 
     async def _recover(self, exc: Exception) -> None:
         if isinstance(exc, ResponseError) and "NOGROUP" in str(exc):

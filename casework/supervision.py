@@ -17,6 +17,7 @@ from redis.exceptions import WatchError
 
 from casework import keys
 from casework.assignments import split_assignment_id
+from casework.cancellation import raise_if_cancelled
 from casework.deadlines import Card
 from casework.dispatch import Dispatcher
 from casework.events import CARD_ISSUED, event_fields
@@ -47,6 +48,7 @@ class Supervisor:
                 raise
             except Exception:
                 log.exception("the supervision sweep failed; trying again")
+            raise_if_cancelled()
             await asyncio.sleep(interval)
 
     async def sweep(self) -> int:

@@ -1,0 +1,59 @@
+"""Background loops stop when cancelled, even when Python 3.11 loses the cancellation in redis-py.
+
+redis-py sends every command under :func:`asyncio.wait_for`, which on 3.11 returns normally when the
+cancellation arrives as the write completes; a loop that checks :func:`raise_if_cancelled` once a
+round stops all the same. The trials cancel a writing loop at random moments on a real Redis.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import sys
+
+import pytest
+import redis.asyncio as aioredis
+
+from casework.cancellation import raise_if_cancelled
+
+TRIALS = 60
+
+
+async def _stops_when_cancelled(loop: asyncio.Task[None], rng: random.Random) -> bool:
+    """Cancel the loop at a random moment: did that stop it? (Then make sure it is stopped.)"""
+    await asyncio.sleep(rng.random() * 0.005)
+    loop.cancel()
+    done, _ = await asyncio.wait([loop], timeout=2)
+    while not loop.done():  # a loop that lost its cancellation: cancel until one lands elsewhere
+        loop.cancel()
+        await asyncio.wait([loop], timeout=0.05)
+    return bool(done) and loop.cancelled()
+
+
+async def test_a_writing_loop_that_checks_stops_every_time(redis_client: aioredis.Redis) -> None:
+    async def writes_and_checks() -> None:
+        while True:
+            await redis_client.set("ms:test:beat", "1")
+            raise_if_cancelled()
+
+    rng = random.Random(7)
+    for _ in range(TRIALS):
+        assert await _stops_when_cancelled(asyncio.create_task(writes_and_checks()), rng)
+
+
+@pytest.mark.skipif(sys.version_info >= (3, 12), reason="3.12's wait_for keeps the cancellation")
+async def test_without_the_check_a_cancellation_can_be_lost(redis_client: aioredis.Redis) -> None:
+    """Why the check exists: the same loop without it does not always stop."""
+    async def writes() -> None:
+        while True:
+            await redis_client.set("ms:test:beat", "1")
+
+    rng = random.Random(7)
+    for _ in range(TRIALS):
+        if not await _stops_when_cancelled(asyncio.create_task(writes()), rng):
+            return
+    pytest.fail(f"all {TRIALS} cancellations landed: is redis-py no longer writing under wait_for?")
+
+
+def test_outside_a_task_there_is_nothing_to_check() -> None:
+    raise_if_cancelled()
