@@ -20,6 +20,7 @@ from typing import Self, TypeVar
 import httpx
 
 from casework.model import ChannelHealth, HealthStatus
+from casework.synclease import SyncState
 from connectors import ChannelConfig, Connector, RateLimited, UpstreamUnavailable, registry, utc_now
 
 __all__ = ["BreakerState", "ChannelRuntime", "ChannelSet", "CircuitBreaker"]
@@ -109,6 +110,8 @@ class ChannelRuntime:
         self.settled_failure: str | None = None   # a refusal that will not cure itself (e.g. credentials)
         self.given_up_at_start = False            # the first pass could not finish: circuit open, or refused
         self.first_sync_done = asyncio.Event()
+        self.synced_by: str | None = None         # another replica, while it holds the channel's sync lease
+        self._holder_breaker_open = False         # that replica's breaker, as it last published it
 
     @property
     def key(self) -> str:
@@ -149,6 +152,29 @@ class ChannelRuntime:
         self.settled_failure = None
         self.first_sync_done.set()
 
+    def sync_state(self, holder: str) -> SyncState:
+        """What this replica, syncing the channel, tells the replicas that follow it."""
+        return SyncState(holder=holder, last_sync_at=self.last_sync_at, last_error=self.last_error,
+                         last_error_at=self.last_error_at, refused=self.settled_failure,
+                         given_up_at_start=self.given_up_at_start,
+                         breaker_open=self.breaker.state is BreakerState.OPEN)
+
+    def follow(self, state: SyncState) -> None:
+        """Another replica syncs the channel: take its view of the sync as this replica's own."""
+        self.synced_by = state.holder
+        self.last_sync_at = state.last_sync_at
+        self.last_error, self.last_error_at = state.last_error, state.last_error_at
+        self.settled_failure = state.refused
+        self.given_up_at_start = self.given_up_at_start or state.given_up_at_start  # sticky, as here
+        self._holder_breaker_open = state.breaker_open
+        if state.last_sync_at is not None:
+            self.first_sync_done.set()
+
+    def lead(self) -> None:
+        """This replica syncs the channel (again): its own breaker speaks for the channel."""
+        self.synced_by = None
+        self._holder_breaker_open = False
+
     @property
     def lag_seconds(self) -> float | None:
         """Seconds since the last complete sync pass (``None`` before the first)."""
@@ -173,8 +199,9 @@ class ChannelRuntime:
         """UP; DEGRADED (errors since the last good pass, half-open breaker, high lag); DOWN (breaker
         open, or never synced and failing)."""
         state = self.breaker.state
+        breaker_open = state is BreakerState.OPEN or self._holder_breaker_open
         failing = self._failing()
-        if state is BreakerState.OPEN or (self.last_sync_at is None and failing):
+        if breaker_open or (self.last_sync_at is None and failing):
             status = HealthStatus.DOWN
         elif state is BreakerState.HALF_OPEN or failing or self._lagging():
             status = HealthStatus.DEGRADED
@@ -182,7 +209,7 @@ class ChannelRuntime:
             status = HealthStatus.UP
         return ChannelHealth(status=status, last_sync_at=self.last_sync_at, lag_seconds=self.lag_seconds,
                              last_error=self.last_error, cases=cases, quarantined=quarantined,
-                             breaker_open=state is BreakerState.OPEN)
+                             breaker_open=breaker_open)
 
     def _failing(self) -> bool:
         """An error since the last complete pass (a pass that completes afterwards clears it)."""

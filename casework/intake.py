@@ -15,6 +15,10 @@ full pass, or it has been tried and is known to be down (its circuit opened) or 
 (credentials, 4xx). Settled stays settled (a half-open trial does not flip readiness back), so one
 dead channel does not keep the gateway unready for ever; :meth:`Intake.readiness` tells which
 channel is which, and each channel's health shows DOWN until it syncs.
+
+With several gateway replicas on one Redis, give the intake :class:`~casework.synclease.SyncLeases`:
+a channel is then synced by the one replica holding its lease, and the others follow the state it
+publishes (readiness and health included) and take the channel over when the holder goes away.
 """
 
 from __future__ import annotations
@@ -28,10 +32,12 @@ from datetime import datetime
 
 from pydantic import ValidationError
 
+from casework.cancellation import raise_if_cancelled
 from casework.channels import ChannelRuntime, ChannelSet
 from casework.clusters import ClusterStore
 from casework.model import IngestOutcome, case_key
 from casework.store import CaseStore
+from casework.synclease import SyncLeases, plan
 from connectors import (
     BadRecord,
     CaseRecord,
@@ -43,13 +49,17 @@ from connectors import (
     utc_now,
 )
 
-__all__ = ["Intake", "SyncReport"]
+__all__ = ["Intake", "SyncReport", "SyncedElsewhere"]
 
 log = logging.getLogger(__name__)
 
 REFUSAL_BACKOFF = 5.0
 """Seconds before retrying a channel that refused us (doubling up to the cap): fixing credentials or a
 URL takes a human, but a system that answered 404 while starting up should not wait long."""
+
+
+class SyncedElsewhere(Exception):
+    """Another replica holds the channel's sync lease (or took it over in the middle of this pass)."""
 
 
 @dataclass(slots=True)
@@ -85,13 +95,16 @@ class Intake:
         backoff_cap: the longest retry delay.
         rng: jitter source (seed it in tests).
         clusters: when given, every new case is clustered (民声云) right after it is stored.
+        leases: when given, a channel is synced only while this replica holds its lease; without,
+            this intake syncs every channel (one replica).
     """
 
     def __init__(self, store: CaseStore, channels: ChannelSet, *, backoff_base: float = 1.0,
                  backoff_cap: float = 60.0, rng: random.Random | None = None,
-                 clusters: ClusterStore | None = None) -> None:
+                 clusters: ClusterStore | None = None, leases: SyncLeases | None = None) -> None:
         self.store = store
         self.clusters = clusters
+        self.leases = leases
         self.channels = channels
         self.backoff_base = backoff_base
         self.backoff_cap = backoff_cap
@@ -105,10 +118,14 @@ class Intake:
 
         Raises:
             UpstreamError: the channel failed mid-pass (pages before the failure are kept).
+            SyncedElsewhere: another replica holds the channel's lease, or took it over mid-pass
+                (the pages saved before are kept; the page that was being read is read again there).
             KeyError: no such channel.
         """
         runtime = self.channels[channel]
         async with self._locks[channel]:
+            await self._keep_lease(runtime, take=await self._planned_here(channel))
+            runtime.lead()
             runtime.sync_attempts += 1
             report = SyncReport(channel, cursor=await self.store.load_cursor(channel))
             if self.clusters is not None:  # cases a crash left unclustered
@@ -117,6 +134,7 @@ class Intake:
             try:
                 while (page := await runtime.call(lambda: _next_page(pages))) is not None:
                     await self._take(runtime, page, report)
+                    await self._keep_lease(runtime)  # before the cursor: a new holder's must not go back
                     if page.cursor is not None and page.cursor != report.cursor:
                         await self.store.save_cursor(channel, page.cursor)
                         report.cursor = page.cursor
@@ -171,10 +189,19 @@ class Intake:
     # -- the loops -----------------------------------------------------------------------------
 
     async def run(self) -> None:
-        """Sync every channel until cancelled, each in its own loop."""
+        """Sync every channel until cancelled, each in its own loop; then give up the leases held."""
         if not self.channels:
             await asyncio.Event().wait()  # nothing to sync, but "until cancelled" all the same
-        await asyncio.gather(*(self._loop(runtime) for runtime in self.channels.values()))
+        heartbeat = None
+        if self.leases is not None:
+            await self._beat_once(self.leases)  # before the first passes: the plan counts this replica
+            heartbeat = asyncio.create_task(self._beat(self.leases), name="minsheng-sync-heartbeat")
+        try:
+            await asyncio.gather(*(self._loop(runtime) for runtime in self.channels.values()))
+        finally:
+            if heartbeat is not None:
+                heartbeat.cancel()
+            await self._leave()
 
     async def _loop(self, runtime: ChannelRuntime) -> None:
         failures = 0
@@ -187,10 +214,78 @@ class Intake:
                              report.updated, report.quarantined)
             except asyncio.CancelledError:
                 raise
+            except SyncedElsewhere:
+                failures, delay = 0, runtime.config.poll_interval
             except Exception as exc:  # a loop must outlive anything one pass throws
                 failures += 1
                 delay = self._after_failure(runtime, exc, failures)
+            await self._share(runtime, delay)
+            raise_if_cancelled()
             await asyncio.sleep(delay)
+
+    # -- leases (several replicas) ---------------------------------------------------------------
+
+    async def _keep_lease(self, runtime: ChannelRuntime, pause: float = 0.0, take: bool = True) -> None:
+        """Renew the lease, or take it if free and ``take``; :class:`SyncedElsewhere` when not held."""
+        if self.leases is not None and not await self.leases.hold(runtime.key, pause=pause, take=take):
+            raise SyncedElsewhere(runtime.key)
+
+    async def _planned_here(self, channel: str) -> bool:
+        """Does the plan give this replica ``channel``? Yes too when this intake does not beat (a pass
+        run on its own, as ``sync_once`` outside :meth:`run`): then any free channel is its to take."""
+        if self.leases is None:
+            return True
+        live = await self.leases.live()
+        return self.leases.holder not in live or plan(self.channels, live).get(channel) == self.leases.holder
+
+    async def _share(self, runtime: ChannelRuntime, pause: float) -> None:
+        """After a pass: the holder publishes its state, then keeps the lease over the pause — or hands
+        it over when the plan gives the channel to another replica now; a follower reads the holder's
+        state. Redis trouble here is only logged: the next pass meets it again."""
+        if self.leases is None:
+            return
+        try:
+            if runtime.synced_by is None and await self.leases.hold(runtime.key, pause=pause, take=False):
+                await self.leases.publish(runtime.key, runtime.sync_state(self.leases.holder))
+                if not await self._planned_here(runtime.key):
+                    await self.leases.release(runtime.key)
+                    runtime.synced_by = await self.leases.owner(runtime.key, self.channels)
+            else:
+                state = await self.leases.state(runtime.key)
+                if state is not None and state.holder != self.leases.holder:
+                    runtime.follow(state)
+                else:  # the holder has not finished a pass yet
+                    runtime.synced_by = await self.leases.holder_of(runtime.key)
+        except Exception as exc:
+            log.warning("%s: could not share the sync state: %s", runtime.key, exc)
+
+    @classmethod
+    async def _beat(cls, leases: SyncLeases) -> None:
+        while True:
+            await asyncio.sleep(leases.ttl / 3)
+            await cls._beat_once(leases)
+
+    @staticmethod
+    async def _beat_once(leases: SyncLeases) -> None:
+        try:
+            await leases.beat()
+        except Exception as exc:  # Redis away: the passes meet it too; beat again next time
+            log.warning("sync heartbeat failed: %s", exc)
+
+    async def _leave(self) -> None:
+        """Stopping: leave the plan and release the leases held, so the others take over at once."""
+        if self.leases is None:
+            return
+        try:
+            await self.leases.leave()
+        except Exception as exc:
+            log.warning("could not leave the sync plan: %s", exc)
+        for key, runtime in self.channels.items():
+            if runtime.synced_by is None:
+                try:
+                    await self.leases.release(key)
+                except Exception as exc:  # shutting down: the lease lapses by itself
+                    log.warning("%s: could not release the sync lease: %s", key, exc)
 
     def _after_failure(self, runtime: ChannelRuntime, exc: Exception, failures: int) -> float:
         """Note the failure on the runtime and choose the delay before the next pass."""

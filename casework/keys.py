@@ -24,6 +24,9 @@ key                                            holds
 ``ms:events``                                  stream: every change, one entry
 ``ms:events:trimmed``                          string: newest event id retention removed
 ``ms:cursors``                                 hash: channel → saved sync cursor
+``ms:sync:lease:<channel>``                    string (TTL): the replica that syncs the channel
+``ms:sync:state``                              hash: channel → its holder's last published sync state
+``ms:sync:replicas``                           zset: replicas that sync, by when their heartbeat runs out
 ``ms:quarantine:{<channel>}`` (``:n``, ``:seen``)  list / counter / hash of rejected records
 ``ms:quarantine:channels``                     set: channels that ever quarantined a record
 ``ms:cluster:{<cluster id>}``                  hash: one cluster (民声云 dispatch unit) and its index keys
@@ -65,6 +68,8 @@ __all__ = [
     "GENERATION",
     "QUARANTINE_CHANNELS",
     "SOURCE_CACHE_SCAN_PATTERN",
+    "SYNC_REPLICAS",
+    "SYNC_STATES",
     "case",
     "case_departments",
     "category_index",
@@ -86,6 +91,7 @@ __all__ = [
     "region_index",
     "source_cache",
     "status_index",
+    "sync_lease",
     "text_bigram_index",
     "title_char_index",
 ]
@@ -101,6 +107,8 @@ EVENTS = f"{PREFIX}:events"
 EVENTS_TRIMMED = f"{PREFIX}:events:trimmed"
 CURSORS = f"{PREFIX}:cursors"
 QUARANTINE_CHANNELS = f"{PREFIX}:quarantine:channels"
+SYNC_STATES = f"{PREFIX}:sync:state"
+SYNC_REPLICAS = f"{PREFIX}:sync:replicas"
 
 SOURCE_CACHE_SCAN_PATTERN = f"{PREFIX}:src:*"
 """For operators' tools and tests that flush the source cache; the gateway itself never scans."""
@@ -113,6 +121,11 @@ def _tag(channel: str, source_id: str) -> str:
 def case(case_key: str) -> str:
     """The case hash of ``case_key`` (``<channel>:<source id>``, see :func:`casework.model.case_key`)."""
     return f"{PREFIX}:case:{{{case_key}}}"
+
+
+def sync_lease(channel: str) -> str:
+    """Names the replica that syncs ``channel`` (see :mod:`casework.synclease`)."""
+    return f"{PREFIX}:sync:lease:{channel}"
 
 
 def source_cache(channel: str, source_id: str) -> str:

@@ -34,6 +34,7 @@ from casework.events import EventLog
 from casework.intake import Intake
 from casework.reference import Reference
 from casework.store import CaseStore
+from casework.synclease import SyncLeases, replica_name
 from connectors import Connector, registry
 from gateway.channels import load_channels
 from gateway.dispatching import dispatching, stop_tasks
@@ -133,7 +134,8 @@ async def _lifespan(app: Starlette, settings: Settings, sandbox_mount: LateMount
         if settings.sandbox:
             await stack.enter_async_context(_sandbox(settings, sandbox_mount))
         channels = await stack.enter_async_context(ChannelSet(configs))
-        intake = MeteredIntake(store, channels, app.state.metrics, clusters=clusters)
+        leases = SyncLeases(redis, holder=settings.replica or replica_name(), ttl=settings.sync_lease)
+        intake = MeteredIntake(store, channels, app.state.metrics, clusters=clusters, leases=leases)
         parts = await stack.enter_async_context(
             dispatching(settings, redis, store, events, channels, clusters=StoreClusters(clusters)))
         app.state.resources = Resources(

@@ -17,9 +17,10 @@ from strawberry.extensions import SchemaExtension
 
 from casework.channels import BreakerState, ChannelSet
 from casework.clusters import ClusterStore
-from casework.intake import Intake, SyncReport
+from casework.intake import Intake, SyncedElsewhere, SyncReport
 from casework.model import HealthStatus
 from casework.store import CaseStore
+from casework.synclease import SyncLeases
 from connectors import ConnectorError, RateLimited, UpstreamUnavailable
 
 if TYPE_CHECKING:
@@ -112,13 +113,15 @@ class MeteredIntake(Intake):
     """The intake, counting every sync pass and webhook into the metrics."""
 
     def __init__(self, store: CaseStore, channels: ChannelSet, metrics: Metrics,
-                 clusters: ClusterStore | None = None) -> None:
-        super().__init__(store, channels, clusters=clusters)
+                 clusters: ClusterStore | None = None, leases: SyncLeases | None = None) -> None:
+        super().__init__(store, channels, clusters=clusters, leases=leases)
         self.metrics = metrics
 
     async def sync_once(self, channel: str) -> SyncReport:
         try:
             report = await super().sync_once(channel)
+        except SyncedElsewhere:
+            raise  # not a pass: another replica syncs the channel
         except Exception as exc:
             self.metrics.sync_passes.labels(channel, _failure_outcome(exc)).inc()
             raise

@@ -13,6 +13,7 @@ from starlette.routing import BaseRoute, Route
 
 from auth.errors import ReplayRejected
 from auth.replay import ReplayGuard, request_fingerprint
+from casework.channels import ChannelRuntime
 from casework.intake import Intake
 from connectors import WebhookRejected
 from gateway.metrics import Metrics
@@ -35,20 +36,31 @@ def _iso(value: datetime | None) -> str | None:
 async def readiness(resources: Resources, intake: Intake | None) -> dict[str, Any]:
     """The readiness report: overall and per channel (start-up state, health, last sync, lag, counts).
 
-    Without an intake (sync off) the gateway serves what is stored and is ready at once.
+    Without an intake (sync off) the gateway serves what is stored and is ready at once. With
+    several replicas, ``replica`` names this one and each channel's ``syncedBy`` the replica holding
+    its sync lease (this one, another, or nobody yet).
     """
     counts = await resources.store.count_by_channel()
     states = intake.readiness() if intake is not None else {}
+    here = intake.leases.holder if intake is not None and intake.leases is not None else None
     channels = []
     for runtime in resources.channels.values():
         key = runtime.config.key
         health = runtime.health(counts.get(key, 0), await resources.store.quarantine_count(key))
+        synced_by = _synced_by(runtime, here) if intake is not None else None
         channels.append({"key": key, "name": runtime.config.name, "sync": states.get(key, "off"),
+                         "syncedBy": synced_by,
                          "status": health.status.value,
                          "lastSyncAt": _iso(health.last_sync_at), "lagSeconds": health.lag_seconds,
                          "lastError": health.last_error, "breakerOpen": health.breaker_open,
                          "cases": health.cases, "quarantined": health.quarantined})
-    return {"ready": intake is None or intake.ready(), "channels": channels}
+    return {"ready": intake is None or intake.ready(), "replica": here, "channels": channels}
+
+
+def _synced_by(runtime: ChannelRuntime, here: str | None) -> str | None:
+    if runtime.synced_by is not None:
+        return runtime.synced_by
+    return here if runtime.sync_attempts else None
 
 
 async def landing(request: Request) -> Response:

@@ -3,14 +3,22 @@
 Sync passes page to the end and persist the cursor after each page; rejects are quarantined;
 a crash or a cancellation mid-pass loses and duplicates nothing; the sync loops back off, honour
 throttling and let readiness settle while a channel is down; webhooks are verified.
+
+Several replicas (two :class:`Intake` s with their own channel sets, as two processes have, on one
+Redis): each channel is synced by the one replica holding its lease, as the plan deals them out; the
+holder publishes its sync state and the follower reports the same readiness and health; a replica
+that stops hands its channels over at once, one that dies once its lease lapses; a holder that lost
+its lease in the middle of a slow page does not move the cursor.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import os
 import threading
-from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from collections import Counter
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -22,11 +30,13 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from casework import keys
 from casework.channels import ChannelSet, CircuitBreaker
-from casework.intake import Intake
+from casework.intake import Intake, SyncedElsewhere
 from casework.model import CaseQuery, HealthStatus
 from casework.reference import Reference
 from casework.store import CaseStore
+from casework.synclease import SyncLeases, SyncState, plan, replica_name
 from connectors import (
     BadRecord,
     CaseRecord,
@@ -314,3 +324,178 @@ async def test_webhooks_are_verified_then_taken_in(store: CaseStore, upstream: t
     assert await source_ids(store) == ["PUSH1"]
     assert await store.quarantine_count("toy") == 1
     assert await store.load_cursor("toy") is None, "webhooks never move the cursor"
+
+
+# -- several replicas: one sync lease per channel ------------------------------------------------
+
+A, B = "网关甲", "网关乙"
+
+
+async def _until_true(condition: Callable[[], Awaitable[bool]], seconds: float = 15.0) -> None:
+    for _ in range(int(seconds / 0.02)):
+        if await condition():
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"{condition} did not come true in {seconds}s")
+
+
+async def _stop(*tasks: asyncio.Task[None]) -> None:
+    for task in tasks:
+        task.cancel()
+    for task in tasks:
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+
+async def test_a_lease_belongs_to_one_replica_until_released_or_lapsed(redis_client: aioredis.Redis) -> None:
+    first, second = SyncLeases(redis_client, holder=A, ttl=0.2), SyncLeases(redis_client, holder=B, ttl=0.2)
+    assert await first.hold("toy")
+    assert not await second.hold("toy")
+    assert await second.holder_of("toy") == A
+    assert await first.hold("toy", pause=30)
+    assert await redis_client.pttl(keys.sync_lease("toy")) > 29_000, "renewed over the pause"
+    assert not await second.release("toy"), "a replica never releases another's lease"
+    assert await first.release("toy")
+    assert await second.hold("toy"), "released: taken at once"
+    await asyncio.sleep(0.4)
+    assert await first.hold("toy"), "lapsed: the next replica that asks takes it"
+    assert not await second.hold("toy")
+    assert replica_name().endswith(f":{os.getpid()}")
+    with pytest.raises(ValueError, match="positive"):
+        SyncLeases(redis_client, holder=A, ttl=0)
+
+
+async def test_the_published_state_reads_back(redis_client: aioredis.Redis) -> None:
+    leases = SyncLeases(redis_client, holder=A)
+    assert await leases.state("toy") is None
+    state = SyncState(holder=A, last_sync_at=datetime(2026, 11, 23, 8, tzinfo=UTC),
+                      last_error="UpstreamUnavailable: 503 维护中", last_error_at=None, refused=None,
+                      given_up_at_start=False, breaker_open=True)
+    await leases.publish("toy", state)
+    assert await SyncLeases(redis_client, holder=B).state("toy") == state
+
+
+def test_the_plan_deals_the_channels_out_evenly_and_alike_everywhere() -> None:
+    channels = ["hotline12345", "mayor", "court", "legalaid", "petition", "open311", "shuji", "juzhang"]
+    two = plan(channels, [B, A])
+    assert set(two) == set(channels)
+    assert sorted(Counter(two.values()).values()) == [4, 4]
+    assert plan(reversed(channels), [A, B, A]) == two, "the same whatever order they are seen in"
+    three = plan(channels, ["网关丙", A, B])
+    assert sorted(Counter(three.values()).values()) == [2, 3, 3]
+    assert set(plan(channels, [A]).values()) == {A}
+    assert plan(channels, []) == {}
+
+
+async def test_replicas_beat_and_leave(redis_client: aioredis.Redis) -> None:
+    first, second = SyncLeases(redis_client, holder=A, ttl=0.3), SyncLeases(redis_client, holder=B, ttl=30)
+    assert await first.beat() == [A]
+    assert await second.beat() == sorted([A, B])
+    assert await first.owner("toy", ["toy", "oth"]) in (A, B)
+    await asyncio.sleep(0.5)
+    assert await second.live() == [B], "a replica that stopped beating drops out"
+    assert await first.owner("toy", ["toy", "oth"]) == B
+    await second.leave()
+    assert await first.live() == []
+
+
+async def test_two_replicas_split_the_channels_and_report_the_same_readiness(
+        redis_client: aioredis.Redis, reference: Reference, store: CaseStore,
+        upstream: tuple[Upstream, str]) -> None:
+    _, url = upstream
+    other = Upstream([ticket(n, ticket_id=f"OTH{n:04d}") for n in range(1, 4)])
+    with serve(other.app()) as other_url:
+        urls = (("toy", url), ("oth", other_url))
+        async with channel_set(*urls) as mine, channel_set(*urls) as theirs:
+            first = Intake(store, mine, leases=SyncLeases(redis_client, holder=A, ttl=10))
+            second = Intake(CaseStore(redis_client, reference), theirs,
+                            leases=SyncLeases(redis_client, holder=B, ttl=10))
+            loops = asyncio.create_task(first.run()), asyncio.create_task(second.run())
+            try:
+                await _until(lambda: first.ready() and second.ready())
+                await _until_true(lambda: _split(first, ("toy", "oth")))  # one channel each, as planned
+                before = {key: _attempts(mine, theirs, key) for key in ("toy", "oth")}
+                await asyncio.sleep(0.5)  # ten poll intervals: each channel is polled by its holder only
+                for key in ("toy", "oth"):
+                    after = _attempts(mine, theirs, key)
+                    grew = [now > earlier for now, earlier in zip(after, before[key], strict=True)]
+                    assert grew in ([True, False], [False, True]), f"{key}: {before[key]} → {after}"
+                    holder, follower = (A, theirs) if grew[0] else (B, mine)
+                    assert follower[key].synced_by == holder
+                    health = follower[key].health(0, 0)
+                    assert health.status is HealthStatus.UP
+                    assert health.last_sync_at is not None
+                assert first.readiness() == second.readiness() == {"toy": "synced", "oth": "synced"}
+            finally:
+                await _stop(*loops)
+    assert await source_ids(store) == sorted([*EXPECTED, "OTH0001", "OTH0002", "OTH0003"])
+    assert len(await store.events.read(count=100)) == 10, "one event per case, whoever synced it"
+
+
+def _attempts(mine: ChannelSet, theirs: ChannelSet, key: str) -> tuple[int, int]:
+    return mine[key].sync_attempts, theirs[key].sync_attempts
+
+
+async def _split(intake: Intake, channels: tuple[str, ...]) -> bool:
+    assert intake.leases is not None
+    holders = [await intake.leases.holder_of(key) for key in channels]
+    return None not in holders and len(set(holders)) == len(channels)
+
+
+class DyingLeases(SyncLeases):
+    """A replica killed outright: it never gets to release anything or to leave."""
+
+    async def release(self, channel: str) -> bool:
+        return False
+
+    async def leave(self) -> None:
+        return None
+
+
+@pytest.mark.parametrize(("leases", "ttl"), [(SyncLeases, 600.0), (DyingLeases, 0.5)], ids=["stops", "dies"])
+async def test_a_replica_that_stops_or_dies_hands_its_channels_over(
+        redis_client: aioredis.Redis, reference: Reference, store: CaseStore,
+        upstream: tuple[Upstream, str], leases: type[SyncLeases], ttl: float) -> None:
+    """Stopping releases the lease (the long time to live shows nobody waited for it to lapse);
+    dying leaves it to lapse, and meanwhile the next replica is ready on the dead one's last pass."""
+    system, url = upstream
+    async with channel_set(("toy", url)) as mine, channel_set(("toy", url)) as theirs:
+        first = Intake(store, mine, leases=leases(redis_client, holder=A, ttl=ttl))
+        loop = asyncio.create_task(first.run())
+        await _until(first.ready)
+        await _stop(loop)
+        left = await redis_client.get(keys.sync_lease("toy"))
+        assert (left is None) == (leases is SyncLeases), "released on the way out, unless killed"
+        system.tickets.append(ticket(9))
+        second = Intake(CaseStore(redis_client, reference), theirs,
+                        leases=SyncLeases(redis_client, holder=B, ttl=ttl))
+        loop = asyncio.create_task(second.run())
+        try:
+            await _until(second.ready)
+            assert second.readiness() == {"toy": "synced"}
+            await _until_true(lambda: _stored(store, "toy:TOY0009"))
+        finally:
+            await _stop(loop)
+        assert theirs["toy"].synced_by is None, "it syncs the channel itself now"
+    assert await source_ids(store) == [*EXPECTED, "TOY0009"]
+
+
+async def test_a_holder_that_lost_its_lease_mid_page_leaves_the_cursor_to_the_new_holder(
+        redis_client: aioredis.Redis, store: CaseStore, upstream: tuple[Upstream, str]) -> None:
+    system, url = upstream
+    system.hold_from = 6  # the third page hangs until released
+    async with channel_set(("toy", url)) as mine:
+        first = Intake(store, mine, leases=SyncLeases(redis_client, holder=A, ttl=0.2))
+        task = asyncio.create_task(first.sync_once("toy"))
+        assert await asyncio.to_thread(system.holding.wait, 15)
+        await asyncio.sleep(0.4)  # the slow page outlasts the lease ...
+        assert await SyncLeases(redis_client, holder=B, ttl=60).hold("toy")  # ... and B takes over
+        system.release.set()
+        with pytest.raises(SyncedElsewhere):
+            await task
+    assert await store.load_cursor("toy") == "6", "the page read after the lease was lost moves nothing"
+    assert await source_ids(store) == EXPECTED, "what it ingested is kept (ingest is idempotent)"
+
+
+async def _stored(store: CaseStore, key: str) -> bool:
+    return await store.get(key) is not None

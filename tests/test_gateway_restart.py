@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import time
+from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -69,3 +72,40 @@ def test_restart_resumes_from_the_cursors(sandbox: SandboxServer, redis_url: str
     # sync did, and less over all channels (those whose history spans several pages ask for one).
     assert all(resumed[key] <= first_sync[key] for key in CHANNELS), (resumed, first_sync)
     assert sum(resumed.values()) < sum(first_sync.values())
+
+
+def test_two_replicas_split_the_channels_and_agree_on_readiness(sandbox: SandboxServer, redis_url: str,
+                                                                 e2e_dir: Path) -> None:
+    url = redis_db_url(redis_url, SCRATCH_DBS[1])
+    directory = e2e_dir / "replicas"
+    directory.mkdir(exist_ok=True)
+    channels_file = write_channels_file(directory, sandbox.url, poll_interval=0.5)
+    # two replicas in one test process: named, as two processes would be by host and pid
+    first_settings = gateway_settings(url, channels_file, sandbox.url, replica="网关甲")
+    second_settings = gateway_settings(url, channels_file, sandbox.url, replica="网关乙")
+    with start_gateway(first_settings) as first, start_gateway(second_settings) as second:
+        # the first replica took every channel before the second came; it hands half of them over
+        reports = _until_split(first, second)
+        by_channel = [{c["key"]: c for c in report["channels"]} for report in reports]
+        for key in CHANNELS:
+            mine, theirs = by_channel[0][key], by_channel[1][key]
+            assert mine["syncedBy"] == theirs["syncedBy"], (mine, theirs)
+            assert mine["sync"] == theirs["sync"] == "synced"
+            assert None not in (mine["lastSyncAt"], theirs["lastSyncAt"])
+        total, cases = _all_cases(first)
+        total_there, cases_there = _all_cases(second)
+    assert total == total_there == len(cases) > 0
+    assert set(cases) == set(cases_there)
+
+
+def _until_split(*graphs: Graph, seconds: float = 60.0) -> list[dict[str, Any]]:
+    """Both replicas' /readyz once each names the other as syncing half of the channels."""
+    deadline = time.monotonic() + seconds
+    while True:
+        reports = [httpx.get(f"{graph.base_url}/readyz").json() for graph in graphs]
+        assert [report["replica"] for report in reports] == ["网关甲", "网关乙"]
+        split = [Counter(c["syncedBy"] for c in report["channels"]) for report in reports]
+        if split[0] == split[1] == {"网关甲": 4, "网关乙": 4}:
+            return reports
+        assert time.monotonic() < deadline, split
+        time.sleep(0.2)
