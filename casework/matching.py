@@ -194,10 +194,10 @@ class Classifier:
         self._by_first = _index_by_first_character(self._keywords)
         self._leaves = [cid for cid in order if not reference.category_children(cid)]
         self._paths = {cid: [c.id for c in reference.category_ancestors(cid)] for cid in order}
-        self._leaves_under: dict[str, set[str]] = {}
+        self._leaves_under: dict[str, list[str]] = {}  # each category's leaves, dictionary order
         for leaf in self._leaves:
             for cid in self._paths[leaf]:
-                self._leaves_under.setdefault(cid, set()).add(leaf)
+                self._leaves_under.setdefault(cid, []).append(leaf)
         # Ingest classifies a case with its channel's label, the dedup signature right after without it:
         # both read the same text, and hints repeat; scoring every keyword is most of the work.
         self._hits = functools.lru_cache(maxsize=512)(self._keyword_hits)
@@ -240,34 +240,38 @@ class Classifier:
         return self._best(self._leaves, hint_hits, below=None, tie_hits=text_hits)
 
     def _pick_named(self, candidates: list[str], context: list[str], text_hits: dict[str, float]) -> str:
+        scores = self._leaf_scores(text_hits, below=None)
+
         def rank(cid: str) -> tuple[int, int, float, int]:
             names = {self.reference.categories[a].name for a in self._paths[cid][1:]}
             overlap = sum(1 for segment in context if segment in names)
-            return (overlap, self.reference.categories[cid].level, self._subtree_score(cid, text_hits),
-                    -self._order[cid])
+            subtree = max((scores.get(leaf, 0.0) for leaf in self._leaves_under.get(cid, ())), default=0.0)
+            return (overlap, self.reference.categories[cid].level, subtree, -self._order[cid])
         return max(candidates, key=rank)
 
-    def _subtree_score(self, cid: str, hits: dict[str, float]) -> float:
-        leaves = [leaf for leaf in self._leaves if cid in self._paths[leaf]]
-        return max((self._score(leaf, hits) for leaf in leaves), default=0.0)
-
-    def _score(self, leaf: str, hits: dict[str, float], below: str | None = None) -> float:
-        path = self._paths[leaf]
-        if below is not None:
-            path = path[: path.index(below)]
-        return sum(hits.get(cid, 0.0) for cid in path)
+    def _leaf_scores(self, hits: dict[str, float], *, below: str | None) -> dict[str, float]:
+        """Every leaf's score: the hits on its path (only those beneath ``below``, when given), for the
+        leaves that have any. Each hit is added to the leaves beneath it, rather than each leaf's path
+        read: a text hits a handful of categories, and half the leaves lie beneath one of them. The
+        weights are whole numbers, so the sums do not depend on the order they are added in."""
+        scores: dict[str, float] = {}
+        for cid, weight in hits.items():
+            if below is not None and below not in self._paths[cid][1:]:
+                continue
+            for leaf in self._leaves_under.get(cid, ()):
+                scores[leaf] = scores.get(leaf, 0.0) + weight
+        return scores
 
     def _refine(self, found: str, hits: dict[str, float]) -> str:
         if not self.reference.category_children(found):
             return found
-        leaves = [leaf for leaf in self._leaves if found in self._paths[leaf]]
-        return self._best(leaves, hits, below=found) or found
+        return self._best(self._leaves_under.get(found, []), hits, below=found) or found
 
     def _best(self, leaves: Iterable[str], hits: dict[str, float], *, below: str | None,
               tie_hits: dict[str, float] | None = None) -> str | None:
-        # only leaves with a hit on their path can score above 0, and 0 never wins: skip the rest
-        hit = set().union(*(self._leaves_under.get(cid, ()) for cid in hits))
-        scored = [(self._score(leaf, hits, below), leaf) for leaf in leaves if leaf in hit]
+        # only leaves with a hit on their path can score above 0, and 0 never wins: the rest are left out
+        scores = self._leaf_scores(hits, below=below)
+        scored = [(scores[leaf], leaf) for leaf in leaves if leaf in scores]
         top = max((score for score, _ in scored), default=0.0)
         if top < (MIN_SCORE if below is None else 1.0):
             return None
