@@ -88,6 +88,11 @@ class Signature:
     lng: float | None
     grams: frozenset[str] = field(default_factory=frozenset)
     facts: Facts = field(default_factory=Facts)  # amounts, buildings/rooms, months, head counts
+    # the keys of ``places``, worked out once: the matcher compares them for some thirty pairs a case
+    keys_of_places: frozenset[str] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "keys_of_places", _place_keys_of(self.places))
 
     def blocks(self) -> list[str]:
         """The blocking keys this case is filed under and looked up by."""
@@ -323,15 +328,22 @@ def _names_agree(a: Signature, b: Signature) -> bool | None:
     """Whether the named places agree: True (one in common), False (both name places, none shared), None."""
     if not a.places or not b.places:
         return None
-    return not _place_keys_of(a.places).isdisjoint(_place_keys_of(b.places))
+    return not a.keys_of_places.isdisjoint(b.keys_of_places)
 
 
 def _category(a: Signature, b: Signature, reference: Reference) -> float:
     """1 a shared category; 0.5 a shared third-level parent; 0 otherwise."""
-    if set(a.categories) & set(b.categories):
+    return _categories_agree(a.categories, b.categories, reference)
+
+
+@functools.lru_cache(maxsize=1 << 14)
+def _categories_agree(a: tuple[str, ...], b: tuple[str, ...], reference: Reference) -> float:
+    """:func:`_category` of two signatures' categories. Cached: a case has one or two of a few hundred
+    categories, and each new case is scored against some ten candidates that pass the place veto."""
+    if set(a) & set(b):
         return 1.0
-    parents_a = {_parent(c, reference) for c in a.categories} - {None}
-    parents_b = {_parent(c, reference) for c in b.categories} - {None}
+    parents_a = {_parent(c, reference) for c in a} - {None}
+    parents_b = {_parent(c, reference) for c in b} - {None}
     return 0.5 if parents_a & parents_b else 0.0
 
 
