@@ -240,6 +240,8 @@ class Classifier:
         return self._best(self._leaves, hint_hits, below=None, tie_hits=text_hits)
 
     def _pick_named(self, candidates: list[str], context: list[str], text_hits: dict[str, float]) -> str:
+        if len(candidates) == 1:  # most names are one category's: nothing to rank
+            return candidates[0]
         scores = self._leaf_scores(text_hits, below=None)
 
         def rank(cid: str) -> tuple[int, int, float, int]:
