@@ -54,6 +54,7 @@ _ADMIN = re.compile(r"^(深圳市|光明区|[\u4e00-\u9fff]{2,3}街道|[\u4e00-\
 @dataclass(frozen=True, slots=True)
 class _Words:
     place: re.Pattern[str]
+    suffix: re.Pattern[str]    # any place suffix: found far faster than ``place``, which tries 2–8 names
     kinds: dict[str, str]
     generic: tuple[str, ...]
     not_names: frozenset[str]
@@ -65,9 +66,10 @@ def _words() -> _Words:
     data = yaml.safe_load(WORDS_FILE.read_text(encoding="utf-8"))
     suffixes = sorted(data["place_suffixes"].split(), key=len, reverse=True)
     place = re.compile(r"([\u4e00-\u9fffa-z0-9]{2,8}?)(" + "|".join(suffixes) + ")")
+    any_suffix = re.compile("|".join(suffixes))
     kinds = {suffix: kind for kind, words in data["place_kinds"].items() for suffix in words.split()}
     generic = tuple(sorted(data.get("generic_stems", "").split(), key=len, reverse=True))
-    return _Words(place, kinds, generic, frozenset(data["not_names"].split()),
+    return _Words(place, any_suffix, kinds, generic, frozenset(data["not_names"].split()),
                   frozenset(data["boilerplate"].split()))
 
 
@@ -151,6 +153,8 @@ def named_places(text: str) -> list[str]:
     words = _words()
     found: list[str] = []
     for run in runs(text):
+        if words.suffix.search(run, 2) is None:
+            continue  # no suffix after a name's two characters: ``place`` cannot match (most runs)
         for match in words.place.finditer(run):
             if match.group(2) == "街" and run[match.end():match.end() + 1] == "道":
                 continue  # 光明街道: a sub-district (the street signal), not a road called 光明街
