@@ -59,12 +59,26 @@ def simplify(text: str) -> str:
     return str(_converter().convert(text))
 
 
+_FULL_WIDTH = tuple((char, unicodedata.normalize("NFKD", char)) for char in "，：；！？（）\u3000")
+"""Appeals' full-width punctuation, each with its compatibility decomposition (``，`` → ``,``)."""
+
+
 @functools.lru_cache(maxsize=2048)
 def _folded(text: str) -> str:
     """NFKC-folded, lower-cased and simplified: what :func:`normalise` and :func:`runs` both start from.
     Cached: a case's title and content are folded by the classifier at ingest and again for its dedup
-    signature, and by the index; NFKC alone costs ~9 µs for an appeal's 70 characters."""
-    return simplify(unicodedata.normalize("NFKC", text).lower())
+    signature, and by the index."""
+    return simplify(_nfkc(text).lower())
+
+
+def _nfkc(text: str) -> str:
+    """``unicodedata.normalize("NFKC", text)``, cheaper for most appeals: their full-width punctuation is
+    replaced by its decomposition first, which leaves the text's NFKD, and so its NFKC, as they were;
+    with nothing else to change, NFKC's quick check passes and it returns the text at once (~0.7 µs for
+    70 characters, where normalising them costs ~6 µs)."""
+    for wide, narrow in _FULL_WIDTH:
+        text = text.replace(wide, narrow)
+    return unicodedata.normalize("NFKC", text)
 
 
 def normalise(text: str | None) -> str:
