@@ -9,7 +9,7 @@ from __future__ import annotations
 import functools
 import math
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Sequence
 from typing import TYPE_CHECKING
 
 from casework.model import RegionLevel
@@ -210,7 +210,7 @@ class Classifier:
             found = self._from_hint(hint_n, hits)
             if found is not None:
                 return self._refine(found, hits)
-        return self._best(self._leaves, hits, below=None)
+        return self._best(hits, below=None)
 
     def _keyword_hits(self, title: str, content: str) -> dict[str, float]:
         """Per category: the weight of its own keywords found in the text (never changed by a caller).
@@ -237,7 +237,7 @@ class Classifier:
             if candidates:
                 return self._pick_named(candidates, segments[:index], text_hits)
         hint_hits = self._hits(hint, "")
-        return self._best(self._leaves, hint_hits, below=None, tie_hits=text_hits)
+        return self._best(hint_hits, below=None, tie_hits=text_hits)
 
     def _pick_named(self, candidates: list[str], context: list[str], text_hits: dict[str, float]) -> str:
         if len(candidates) == 1:  # most names are one category's: nothing to rank
@@ -267,19 +267,21 @@ class Classifier:
     def _refine(self, found: str, hits: dict[str, float]) -> str:
         if not self.reference.category_children(found):
             return found
-        return self._best(self._leaves_under.get(found, []), hits, below=found) or found
+        return self._best(hits, below=found, within=self._leaves_under.get(found, [])) or found
 
-    def _best(self, leaves: Iterable[str], hits: dict[str, float], *, below: str | None,
+    def _best(self, hits: dict[str, float], *, below: str | None, within: Collection[str] | None = None,
               tie_hits: dict[str, float] | None = None) -> str | None:
+        """The best-scoring leaf (of ``within``, or of all), or the common ancestor of those tied."""
         # only leaves with a hit on their path can score above 0, and 0 never wins: the rest are left out
         scores = self._leaf_scores(hits, below=below)
-        scored = [(scores[leaf], leaf) for leaf in leaves if leaf in scores]
-        top = max((score for score, _ in scored), default=0.0)
+        if within is not None:
+            scores = {leaf: score for leaf, score in scores.items() if leaf in within}
+        top = max(scores.values(), default=0.0)
         if top < (MIN_SCORE if below is None else 1.0):
             return None
-        best = [leaf for score, leaf in scored if score == top]
+        best = sorted((leaf for leaf, score in scores.items() if score == top), key=self._order.__getitem__)
         if len(best) > 1 and tie_hits:
-            again = self._best(best, tie_hits, below=None)
+            again = self._best(tie_hits, below=None, within=best)
             if again is not None:
                 return again
         return self._common_ancestor(best, hits)
