@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -268,9 +268,10 @@ class ClusterStore:
         cluster_id = f"c{int(await self.redis.incr(keys.CLUSTER_SEQUENCE))}"
         recurrence = loaded[0].id if loaded is not None else None  # the closed cluster it matched
         created = new_cluster(cluster_id, case, recurrence)
+        sigs = [sig.dump()]
         pipe.multi()
-        self.write_in(pipe, created, [sig.dump()], old_ix=set(), cases=[case], sig_of_new=sig)
-        self.events.append_in(pipe, CLUSTER_CREATED, cluster_event(created, [sig.dump()], first=case.key,
+        self.write_in(pipe, created, sigs, old_ix=set(), cases=[case], sig_of_new=sig)
+        self.events.append_in(pipe, CLUSTER_CREATED, cluster_event(created, sigs, first=case.key,
                                                                    recurrence_of=recurrence))
         await pipe.execute()
         return cluster_id
@@ -308,7 +309,7 @@ class ClusterStore:
                new_ix: set[str] | None = None) -> None:
         """Queue the cluster's record, the diff of its index memberships and its members' links."""
         ix = new_ix if new_ix is not None else old_ix | memberships(
-            cluster, cases, self.reference, self.cases.appellant_hashes)
+            cluster, cases, self.reference, self._appellants(sig_of_new))
         ix = {k for k in ix if not k.startswith(keys.cluster_index("st", ""))}
         ix.add(keys.cluster_index("st", cluster.status.value))
         scores = _orders(cluster)
@@ -325,6 +326,15 @@ class ClusterStore:
             pipe.hset(keys.CLUSTER_OF, mapping=dict.fromkeys(linked, cluster.id))
             pipe.srem(keys.CLUSTER_PENDING, *linked)
         pipe.incr(keys.CLUSTER_GENERATION)
+
+    def _appellants(self, sig_of_new: Signature | None) -> Callable[[StoredCase], list[str]]:
+        """:meth:`CaseStore.appellant_hashes`, but the new case's are read from its signature (its ``who``):
+        they were made for it just before, and each costs two keyed hashes (HMAC-SHA256)."""
+        def appellants(case: StoredCase) -> list[str]:
+            if sig_of_new is not None and case.key == sig_of_new.key:
+                return list(sig_of_new.who)
+            return self.cases.appellant_hashes(case)
+        return appellants
 
     async def load_full(self, pipe: Any, cluster_id: str) -> tuple[Cluster, list[dict[str, Any]], set[str]]:
         """The cluster, its members' signatures and its index keys, read on ``pipe`` (a watching

@@ -138,6 +138,11 @@ def compare_ids(a: str, b: str) -> int:
     return (left > right) - (left < right)
 
 
+_JSON_LIST = json.JSONEncoder(ensure_ascii=False).encode
+"""``json.dumps(…, ensure_ascii=False)``, without building a new encoder for every call (an event has up
+to six lists, and a case makes two events: one stored, one clustered)."""
+
+
 def event_fields(*, cases: Iterable[str] = (), cluster: str | None = None,
                  departments: Iterable[str] = (), regions: Iterable[str | None] = (),
                  channels: Iterable[str] = (), parties: Iterable[str] = (), respondents: Iterable[str] = (),
@@ -153,7 +158,7 @@ def event_fields(*, cases: Iterable[str] = (), cluster: str | None = None,
     for name, values in listed.items():
         unique = list(dict.fromkeys(v for v in values if v))
         if unique:
-            fields[name] = json.dumps(unique, ensure_ascii=False)
+            fields[name] = _JSON_LIST(unique)
     if cases_ := json.loads(fields.get("cases", "[]")):
         fields["case"] = cases_[0]
     if cluster:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import functools
 import math
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Sequence
 from typing import TYPE_CHECKING
 
 from casework.model import RegionLevel
@@ -194,10 +194,10 @@ class Classifier:
         self._by_first = _index_by_first_character(self._keywords)
         self._leaves = [cid for cid in order if not reference.category_children(cid)]
         self._paths = {cid: [c.id for c in reference.category_ancestors(cid)] for cid in order}
-        self._leaves_under: dict[str, set[str]] = {}
+        self._leaves_under: dict[str, list[str]] = {}  # each category's leaves, dictionary order
         for leaf in self._leaves:
             for cid in self._paths[leaf]:
-                self._leaves_under.setdefault(cid, set()).add(leaf)
+                self._leaves_under.setdefault(cid, []).append(leaf)
         # Ingest classifies a case with its channel's label, the dedup signature right after without it:
         # both read the same text, and hints repeat; scoring every keyword is most of the work.
         self._hits = functools.lru_cache(maxsize=512)(self._keyword_hits)
@@ -210,7 +210,7 @@ class Classifier:
             found = self._from_hint(hint_n, hits)
             if found is not None:
                 return self._refine(found, hits)
-        return self._best(self._leaves, hits, below=None)
+        return self._best(hits, below=None)
 
     def _keyword_hits(self, title: str, content: str) -> dict[str, float]:
         """Per category: the weight of its own keywords found in the text (never changed by a caller).
@@ -237,43 +237,51 @@ class Classifier:
             if candidates:
                 return self._pick_named(candidates, segments[:index], text_hits)
         hint_hits = self._hits(hint, "")
-        return self._best(self._leaves, hint_hits, below=None, tie_hits=text_hits)
+        return self._best(hint_hits, below=None, tie_hits=text_hits)
 
     def _pick_named(self, candidates: list[str], context: list[str], text_hits: dict[str, float]) -> str:
+        if len(candidates) == 1:  # most names are one category's: nothing to rank
+            return candidates[0]
+        scores = self._leaf_scores(text_hits, below=None)
+
         def rank(cid: str) -> tuple[int, int, float, int]:
             names = {self.reference.categories[a].name for a in self._paths[cid][1:]}
             overlap = sum(1 for segment in context if segment in names)
-            return (overlap, self.reference.categories[cid].level, self._subtree_score(cid, text_hits),
-                    -self._order[cid])
+            subtree = max((scores.get(leaf, 0.0) for leaf in self._leaves_under.get(cid, ())), default=0.0)
+            return (overlap, self.reference.categories[cid].level, subtree, -self._order[cid])
         return max(candidates, key=rank)
 
-    def _subtree_score(self, cid: str, hits: dict[str, float]) -> float:
-        leaves = [leaf for leaf in self._leaves if cid in self._paths[leaf]]
-        return max((self._score(leaf, hits) for leaf in leaves), default=0.0)
-
-    def _score(self, leaf: str, hits: dict[str, float], below: str | None = None) -> float:
-        path = self._paths[leaf]
-        if below is not None:
-            path = path[: path.index(below)]
-        return sum(hits.get(cid, 0.0) for cid in path)
+    def _leaf_scores(self, hits: dict[str, float], *, below: str | None) -> dict[str, float]:
+        """Every leaf's score: the hits on its path (only those beneath ``below``, when given), for the
+        leaves that have any. Each hit is added to the leaves beneath it, rather than each leaf's path
+        read: a text hits a handful of categories, and half the leaves lie beneath one of them. The
+        weights are whole numbers, so the sums do not depend on the order they are added in."""
+        scores: dict[str, float] = {}
+        for cid, weight in hits.items():
+            if below is not None and below not in self._paths[cid][1:]:
+                continue
+            for leaf in self._leaves_under.get(cid, ()):
+                scores[leaf] = scores.get(leaf, 0.0) + weight
+        return scores
 
     def _refine(self, found: str, hits: dict[str, float]) -> str:
         if not self.reference.category_children(found):
             return found
-        leaves = [leaf for leaf in self._leaves if found in self._paths[leaf]]
-        return self._best(leaves, hits, below=found) or found
+        return self._best(hits, below=found, within=self._leaves_under.get(found, [])) or found
 
-    def _best(self, leaves: Iterable[str], hits: dict[str, float], *, below: str | None,
+    def _best(self, hits: dict[str, float], *, below: str | None, within: Collection[str] | None = None,
               tie_hits: dict[str, float] | None = None) -> str | None:
-        # only leaves with a hit on their path can score above 0, and 0 never wins: skip the rest
-        hit = set().union(*(self._leaves_under.get(cid, ()) for cid in hits))
-        scored = [(self._score(leaf, hits, below), leaf) for leaf in leaves if leaf in hit]
-        top = max((score for score, _ in scored), default=0.0)
+        """The best-scoring leaf (of ``within``, or of all), or the common ancestor of those tied."""
+        # only leaves with a hit on their path can score above 0, and 0 never wins: the rest are left out
+        scores = self._leaf_scores(hits, below=below)
+        if within is not None:
+            scores = {leaf: score for leaf, score in scores.items() if leaf in within}
+        top = max(scores.values(), default=0.0)
         if top < (MIN_SCORE if below is None else 1.0):
             return None
-        best = [leaf for score, leaf in scored if score == top]
+        best = sorted((leaf for leaf, score in scores.items() if score == top), key=self._order.__getitem__)
         if len(best) > 1 and tie_hits:
-            again = self._best(best, tie_hits, below=None)
+            again = self._best(tie_hits, below=None, within=best)
             if again is not None:
                 return again
         return self._common_ancestor(best, hits)

@@ -22,6 +22,7 @@ MAX_INDEXED_CHARS = 5000
 pasted document should not cost thousands of index writes."""
 
 _RUN = re.compile(r"[0-9a-z\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
+_SPACES = re.compile(r"\s+")
 
 
 @functools.cache
@@ -58,20 +59,40 @@ def simplify(text: str) -> str:
     return str(_converter().convert(text))
 
 
+_FULL_WIDTH = tuple((char, unicodedata.normalize("NFKD", char)) for char in "，：；！？（）\u3000")
+"""Appeals' full-width punctuation, each with its compatibility decomposition (``，`` → ``,``)."""
+
+
+@functools.lru_cache(maxsize=2048)
+def _folded(text: str) -> str:
+    """NFKC-folded, lower-cased and simplified: what :func:`normalise` and :func:`runs` both start from.
+    Cached: a case's title and content are folded by the classifier at ingest and again for its dedup
+    signature, and by the index."""
+    return simplify(_nfkc(text).lower())
+
+
+def _nfkc(text: str) -> str:
+    """``unicodedata.normalize("NFKC", text)``, cheaper for most appeals: their full-width punctuation is
+    replaced by its decomposition first, which leaves the text's NFKD, and so its NFKC, as they were;
+    with nothing else to change, NFKC's quick check passes and it returns the text at once (~0.7 µs for
+    70 characters, where normalising them costs ~6 µs)."""
+    for wide, narrow in _FULL_WIDTH:
+        text = text.replace(wide, narrow)
+    return unicodedata.normalize("NFKC", text)
+
+
 def normalise(text: str | None) -> str:
     """Simplified, NFKC-folded, lower-cased text without surrounding or inner whitespace."""
     if not text:
         return ""
-    folded = unicodedata.normalize("NFKC", text).lower()
-    return re.sub(r"\s+", "", simplify(folded))
+    return _SPACES.sub("", _folded(text))
 
 
 def runs(text: str | None, limit: int = MAX_INDEXED_CHARS) -> list[str]:
     """The word-character runs of ``text`` (normalised), at most ``limit`` characters read."""
     if not text:
         return []
-    folded = unicodedata.normalize("NFKC", text[:limit]).lower()
-    return _RUN.findall(simplify(folded))
+    return _RUN.findall(_folded(text[:limit]))
 
 
 def bigrams(text: str | None, limit: int = MAX_INDEXED_CHARS) -> set[str]:
