@@ -63,11 +63,24 @@ _FULL_WIDTH = tuple((char, unicodedata.normalize("NFKD", char)) for char in "，
 """Appeals' full-width punctuation, each with its compatibility decomposition (``，`` → ``,``)."""
 
 
-@functools.lru_cache(maxsize=2048)
+MAX_CACHED_CHARS = 2000
+"""Longest text :func:`_folded` keeps: appeals are a few hundred characters, and the cache must stay
+small (2,048 entries) whatever a channel sends."""
+
+
 def _folded(text: str) -> str:
     """NFKC-folded, lower-cased and simplified: what :func:`normalise` and :func:`runs` both start from.
     Cached: a case's title and content are folded by the classifier at ingest and again for its dedup
     signature, and by the index."""
+    return _folded_cached(text) if len(text) <= MAX_CACHED_CHARS else _fold(text)
+
+
+@functools.lru_cache(maxsize=2048)
+def _folded_cached(text: str) -> str:
+    return _fold(text)
+
+
+def _fold(text: str) -> str:
     return simplify(_nfkc(text).lower())
 
 
