@@ -1,8 +1,9 @@
 """Background loops stop when cancelled, even when Python 3.11 loses the cancellation in redis-py.
 
 redis-py sends every command under :func:`asyncio.wait_for`, which on 3.11 returns normally when the
-cancellation arrives as the write completes; a loop that checks :func:`raise_if_cancelled` once a
-round stops all the same. The trials cancel a writing loop at random moments on a real Redis.
+cancellation arrives as the write completes. The gateway's client writes under :func:`asyncio.timeout`
+instead, and a loop that checks :func:`raise_if_cancelled` once a round stops whatever client it
+uses. The trials cancel a writing loop at random moments on a real Redis.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import random
 import sys
+from collections.abc import AsyncIterator
 
 import pytest
 import redis.asyncio as aioredis
@@ -30,10 +32,18 @@ async def _stops_when_cancelled(loop: asyncio.Task[None], rng: random.Random) ->
     return bool(done) and loop.cancelled()
 
 
-async def test_a_writing_loop_that_checks_stops_every_time(redis_client: aioredis.Redis) -> None:
+@pytest.fixture
+async def plain_client(redis_url: str) -> AsyncIterator[aioredis.Redis]:
+    """redis-py's own client, as a library or tool would build it (not the gateway's)."""
+    client = aioredis.from_url(redis_url)
+    yield client
+    await client.aclose()
+
+
+async def test_a_writing_loop_that_checks_stops_every_time(plain_client: aioredis.Redis) -> None:
     async def writes_and_checks() -> None:
         while True:
-            await redis_client.set("ms:test:beat", "1")
+            await plain_client.set("ms:test:beat", "1")
             raise_if_cancelled()
 
     rng = random.Random(7)
@@ -42,17 +52,27 @@ async def test_a_writing_loop_that_checks_stops_every_time(redis_client: aioredi
 
 
 @pytest.mark.skipif(sys.version_info >= (3, 12), reason="3.12's wait_for keeps the cancellation")
-async def test_without_the_check_a_cancellation_can_be_lost(redis_client: aioredis.Redis) -> None:
+async def test_without_the_check_a_cancellation_can_be_lost(plain_client: aioredis.Redis) -> None:
     """Why the check exists: the same loop without it does not always stop."""
     async def writes() -> None:
         while True:
-            await redis_client.set("ms:test:beat", "1")
+            await plain_client.set("ms:test:beat", "1")
 
     rng = random.Random(7)
     for _ in range(TRIALS):
         if not await _stops_when_cancelled(asyncio.create_task(writes()), rng):
             return
     pytest.fail(f"all {TRIALS} cancellations landed: is redis-py no longer writing under wait_for?")
+
+
+async def test_the_gateway_client_loses_no_cancellation(redis_client: aioredis.Redis) -> None:
+    async def writes() -> None:
+        while True:
+            await redis_client.set("ms:test:beat", "1")
+
+    rng = random.Random(7)
+    for _ in range(TRIALS):
+        assert await _stops_when_cancelled(asyncio.create_task(writes()), rng)
 
 
 def test_outside_a_task_there_is_nothing_to_check() -> None:
