@@ -124,7 +124,9 @@ class Intake:
         """
         runtime = self.channels[channel]
         async with self._locks[channel]:
-            await self._keep_lease(runtime, take=await self._planned_here(channel))
+            if self.leases is not None:
+                planned = await self._planned_holder(self.leases, channel)
+                await self._keep_lease(runtime, take=planned == self.leases.holder)
             runtime.lead()
             runtime.sync_attempts += 1
             report = SyncReport(channel, cursor=await self.store.load_cursor(channel))
@@ -230,13 +232,13 @@ class Intake:
         if self.leases is not None and not await self.leases.hold(runtime.key, pause=pause, take=take):
             raise SyncedElsewhere(runtime.key)
 
-    async def _planned_here(self, channel: str) -> bool:
-        """Does the plan give this replica ``channel``? Yes too when this intake does not beat (a pass
-        run on its own, as ``sync_once`` outside :meth:`run`): then any free channel is its to take."""
-        if self.leases is None:
-            return True
-        live = await self.leases.live()
-        return self.leases.holder not in live or plan(self.channels, live).get(channel) == self.leases.holder
+    async def _planned_holder(self, leases: SyncLeases, channel: str) -> str | None:
+        """The replica the plan gives ``channel`` to; this one when it does not beat (a pass run on its
+        own, as ``sync_once`` outside :meth:`run`): then any free channel is its to take."""
+        live = await leases.live()
+        if leases.holder not in live:
+            return leases.holder
+        return plan(self.channels, live).get(channel)
 
     async def _share(self, runtime: ChannelRuntime, pause: float) -> None:
         """After a pass: the holder publishes its state, then keeps the lease over the pause — or hands
@@ -247,9 +249,10 @@ class Intake:
         try:
             if runtime.synced_by is None and await self.leases.hold(runtime.key, pause=pause, take=False):
                 await self.leases.publish(runtime.key, runtime.sync_state(self.leases.holder))
-                if not await self._planned_here(runtime.key):
+                planned = await self._planned_holder(self.leases, runtime.key)
+                if planned != self.leases.holder:
                     await self.leases.release(runtime.key)
-                    runtime.synced_by = await self.leases.owner(runtime.key, self.channels)
+                    runtime.synced_by = planned
             else:
                 state = await self.leases.state(runtime.key)
                 if state is not None and state.holder != self.leases.holder:

@@ -144,10 +144,6 @@ class SyncLeases:
         """This replica stops syncing: the others plan without it at once."""
         await self.redis.zrem(keys.SYNC_REPLICAS, self.holder)
 
-    async def owner(self, channel: str, channels: Iterable[str]) -> str | None:
-        """The live replica :func:`plan` gives ``channel`` to (``None`` while no replica beats)."""
-        return plan(channels, await self.live()).get(channel)
-
     async def _replicas(self, beating: str) -> list[str]:
         found = await self._beat(keys=[keys.SYNC_REPLICAS], args=[beating, _millis(self.ttl)])
         return sorted(_text(name) for name in found)
