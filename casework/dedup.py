@@ -48,6 +48,8 @@ _NUMBERED = re.compile(r"^([\u4e00-\u9fff]{1,6}?(?:大道|大街|路|街))(\d+)�
 _BEFORE_ROAD = re.compile(r"^.*(?:街道|社区|[区市县镇])")
 _PAIRS = re.compile(r"..?", re.DOTALL)
 """A stored gram string cut back into its bigrams (in C: parsing candidates' signatures is hot)."""
+_ADMIN_UNIT = re.compile(r"[\u4e00-\u9fff]{2,3}街道(?:办事处|办)?|[\u4e00-\u9fff]{2,4}社区")
+"""A sub-district or community named in a text: never part of a named place."""
 _ADMIN = re.compile(r"^(深圳市|光明区|[\u4e00-\u9fff]{2,3}街道|[\u4e00-\u9fff]{2,4}社区)+")
 
 
@@ -149,25 +151,36 @@ def _distinctive(stem: str) -> str:
 
 
 def named_places(text: str) -> list[str]:
-    """Named places in normalised ``text``: a name of 2–8 characters before a generic place suffix."""
+    """Named places in normalised ``text``: a name of 2–8 characters before a generic place suffix.
+
+    Administrative units are cut out first: 上村社区 is a community (the region signal), not a village
+    called 上村, and a name never runs across one (楼村社区楼村小学 names 楼村小学).
+    """
     words = _words()
     found: list[str] = []
     for run in runs(text):
         if words.suffix.search(run, 2) is None:
             continue  # no suffix after a name's two characters: ``place`` cannot match (most runs)
-        for match in words.place.finditer(run):
-            if match.group(2) == "街" and run[match.end():match.end() + 1] == "道":
-                continue  # 光明街道: a sub-district (the street signal), not a road called 光明街
-            name = _ADMIN.sub("", match.group(1))
-            # a company is told by its brand, first (永源俊光电科技有限公司); other names by their end
-            keep = 8 if words.kinds.get(match.group(2)) == "company" else 4
-            name = name[-keep:] if len(name) > keep else name
-            generic = name[-1:] + match.group(2)   # 马路, 道路 …: a word, not a name
-            if len(name) < 2 or name in words.not_names or name[-2:] in words.not_names \
-                    or generic in words.not_names or match.group(2) in words.not_names:
-                continue
-            found.append(name + match.group(2))
+        for part in _ADMIN_UNIT.split(run):
+            found += _names_in(part, words)
     return list(dict.fromkeys(found))
+
+
+def _names_in(part: str, words: _Words) -> list[str]:
+    found = []
+    for match in words.place.finditer(part):
+        if match.group(2) == "街" and part[match.end():match.end() + 1] == "道":
+            continue  # 光明街道: a sub-district (the street signal), not a road called 光明街
+        name = _ADMIN.sub("", match.group(1))
+        # a company is told by its brand, first (永源俊光电科技有限公司); other names by their end
+        keep = 8 if words.kinds.get(match.group(2)) == "company" else 4
+        name = name[-keep:] if len(name) > keep else name
+        generic = name[-1:] + match.group(2)   # 马路, 道路 …: a word, not a name
+        if len(name) < 2 or name in words.not_names or name[-2:] in words.not_names \
+                or generic in words.not_names or match.group(2) in words.not_names:
+            continue
+        found.append(name + match.group(2))
+    return found
 
 
 def signature(case: StoredCase, reference: Reference, who: Iterable[str]) -> Signature:
@@ -307,12 +320,13 @@ def _text(a: frozenset[str], b: frozenset[str]) -> float:
 
 
 def _place(a: Signature, b: Signature) -> float:
-    """1 same named place / address / within ~150 m; 0.6 same community only; 0 unknown; −1 different."""
+    """1 same named place / address / within ~150 m (unless their addresses differ: neighbours); 0.6 same
+    community only; 0 unknown; −1 different."""
     if a.lat is not None and b.lat is not None and a.lng is not None and b.lng is not None:
         metres = _metres(a.lat, a.lng, b.lat, b.lng)
         if metres > 1000:
             return -1.0
-        if metres < 150 and _names_agree(a, b) is not False:
+        if metres < 150 and _names_agree(a, b) is not False and not _numbers_differ(a, b):
             return 1.0
     if a.community and b.community and a.community != b.community:
         return -1.0
@@ -321,11 +335,16 @@ def _place(a: Signature, b: Signature) -> float:
     names = _names_agree(a, b)
     if names is False:
         return -1.0
-    if a.numbered and b.numbered and not set(a.numbered) & set(b.numbered):
+    if _numbers_differ(a, b):
         return -1.0
     if names is True or (a.numbered and b.numbered):
         return 1.0
     return 0.6 if a.community and a.community == b.community else 0.0
+
+
+def _numbers_differ(a: Signature, b: Signature) -> bool:
+    """Both give an address (road and number), and no address of one is the other's."""
+    return bool(a.numbered and b.numbered and not set(a.numbered) & set(b.numbered))
 
 
 def _names_agree(a: Signature, b: Signature) -> bool | None:

@@ -19,9 +19,15 @@ from typing import Any
 __all__ = ["Facts", "conflict", "facts"]
 
 _CN = "零一二三四五六七八九"
-_NUM = r"(?:\d+(?:\.\d+)?|[零一二两三四五六七八九十百千万]+)"
-_AMOUNT = re.compile(rf"({_NUM})(万|千)?(多|余)?(?:元|块)")
-_BUILDING = re.compile(r"(\d{1,3}|[一二三四五六七八九十]{1,3})(?:栋|幢|号楼|座)(\d{3,4})?")
+_FINANCIAL = str.maketrans("壹贰叁肆伍陆柒捌玖拾佰仟", "一二三四五六七八九十百千")
+"""The capital numerals of receipts and judgments (人民币叁万贰仟元整) as their everyday twins."""
+_DIGIT_WORDS = "零一二两三四五六七八九十百千壹贰叁肆伍陆柒捌玖拾佰仟"
+_NUM = rf"(?:\d{{1,3}}(?:,\d{{3}})+(?:\.\d+)?|\d+(?:\.\d+)?|[{_DIGIT_WORDS}万]+)"
+_AMOUNT = re.compile(rf"({_NUM})(万|千)?(多|余)?(?:元|块|圆)")
+# 工资3.2万没发, 欠了8万多: 万 alone is money, unless a measure word (2万平方米, 3万人) or more digits follow
+_MEASURES = "多余元块圆平米人户名位个次件吨辆株棵亩字步条"
+_TEN_THOUSANDS = re.compile(rf"({_NUM})(万)(多|余)?(?![{_MEASURES}{_DIGIT_WORDS}\d])")
+_BUILDING = re.compile(r"(\d{1,3}|[一二三四五六七八九十]{1,3}|[a-z])(?:栋|幢|号楼|座)(\d{3,4})?")
 _ROOM = re.compile(r"(?<![\d.])(\d{1,3})-(\d{3,4})(?!\d)")
 _MONTHS = re.compile(r"(\d{1,2}|[两三四五六七八九十]{1,2})个多?月")
 # 41人, 四十一名工人, 20多名农民工, 100多户: the people a (group) appeal speaks for
@@ -53,7 +59,9 @@ class Facts:
 
 
 def chinese_number(text: str) -> float | None:
-    """Arabic or Chinese numerals (三万六千五百, 十五, 两, 3.65) as a number; None if unreadable."""
+    """Arabic or Chinese numerals (三万六千五百, 叁万陆仟伍佰, 十五, 两, 3.65, 32,000) as a number; None if
+    unreadable."""
+    text = text.replace(",", "").translate(_FINANCIAL)
     try:
         return float(text)
     except ValueError:
@@ -88,12 +96,14 @@ def _amount(number: str, unit: str | None, vague: str | None) -> tuple[float, fl
 
 def facts(text: str) -> Facts:
     """The amounts, buildings/rooms and month counts stated in normalised ``text``."""
-    amounts = [a for m in _AMOUNT.finditer(text) if (a := _amount(*m.groups())) is not None]
+    amounts = [a for pattern in (_AMOUNT, _TEN_THOUSANDS) for m in pattern.finditer(text)
+               if (a := _amount(*m.groups())) is not None]
     buildings = []
     for number, room in _BUILDING.findall(text):
-        value = chinese_number(number)
+        value = number if number.isascii() and number.isalpha() else chinese_number(number)
         if value is not None:
-            buildings.append(f"{int(value)}/{room}" if room else str(int(value)))
+            name = value if isinstance(value, str) else str(int(value))
+            buildings.append(f"{name}/{room}" if room else name)
     buildings += [f"{b}/{r}" for b, r in _ROOM.findall(text)]
     months = [int(v) for m in _MONTHS.findall(text) if (v := chinese_number(m)) is not None and v >= 2]
     people = [p for m in _PEOPLE.finditer(text) if (p := _people(*m.groups())) is not None]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -50,6 +51,25 @@ def test_companies_are_told_apart_by_their_brand_and_streets_are_no_roads() -> N
     assert named_places("光明街上的商户") == ["光明街"]
 
 
+def test_sub_districts_and_communities_are_no_named_places() -> None:
+    # 上村社区 is a community (the region signal), not a village called 上村; nor is 道上村 a name
+    assert named_places("我住在上村社区") == []
+    assert named_places("公明街道上村社区华星路12号") == ["华星路"]
+    # a name never runs across a community's name
+    assert named_places("楼村社区楼村小学门口") == ["楼村小学"]
+    assert named_places("凤凰街道东坑社区美盛名苑") == ["美盛名苑"]
+    assert place_keys(named_places("光明街道碧眼社区碧眼村")[0]) == place_keys("碧眼村")
+
+
+def test_neighbours_at_other_house_numbers_are_other_places(reference: Reference) -> None:
+    text = ("临时困难救助", "家里突发火灾，东西都烧没了，急需临时救助，诉求协调解决医疗费用。")
+    a = replace(_case("hotline12345:1", *text, address="华夏路170号"), lat=22.7500, lng=113.9000)
+    b = replace(_case("hotline12345:2", *text, address="华夏路81号", hours=5), lat=22.7504, lng=113.9002)
+    same = replace(b, key="hotline12345:3", address="华夏路170号")
+    assert compare(signature(a, reference, ()), signature(b, reference, ()), reference).place == -1.0
+    assert _merge(reference, a, same)  # ~50 m apart, one address: the same place
+
+
 def test_traditional_text_and_a_typo_merge(reference: Reference) -> None:
     a = _case("hotline12345:1", "东能华府消防通道堵塞",
               "东能华府消防通道被车辆堵塞，救护车开不进来，请清理。",
@@ -94,6 +114,14 @@ def test_facts_read_amounts_rooms_and_months_however_written() -> None:
     assert conflict(facts("19栋3202漏水"), facts("7栋1101漏水"))
     assert conflict(facts("拖欠四个月的工资"), facts("拖欠6个月工资"))
     assert not conflict(facts("拖欠四个月的工资"), facts("已经一个多月了"))
+    # as receipts, judgments and hurried messages write them
+    assert not conflict(facts("人民币叁万贰仟元整"), facts("欠薪32,000元"))
+    assert conflict(facts("人民币叁万贰仟元整"), facts("欠薪三万元"))
+    assert not conflict(facts("工资3.2万没发"), facts("拖欠三万二千元"))
+    assert conflict(facts("欠了8万多,至今未还"), facts("欠款5万"))
+    assert facts("小区占地2万平方米").amounts == facts("涉及3万人").amounts == ()
+    assert conflict(facts("b栋1502室漏水"), facts("c栋1502室漏水"))
+    assert not conflict(facts("b栋1502室漏水"), facts("b栋漏水"))
 
 
 def test_head_counts_tell_two_group_claims_apart() -> None:
