@@ -45,6 +45,7 @@ class Stack:
     gateway_url: str
     gateway_pid: int
     token: str = ""   # an access token of the demo account ``center`` (the graph needs a login)
+    seed: int = 7     # the sandbox world's
 
     @property
     def headers(self) -> dict[str, str]:
@@ -115,4 +116,4 @@ def stack(seed: int = 7) -> Iterator[Stack]:
         with _process([minsheng, "up", "--port", str(gateway_port)], env=env) as gateway:
             gateway_url = f"http://127.0.0.1:{gateway_port}"
             _wait(f"{gateway_url}/readyz", 120)
-            yield Stack(redis_url, sandbox_url, gateway_url, gateway.pid, login(gateway_url))
+            yield Stack(redis_url, sandbox_url, gateway_url, gateway.pid, login(gateway_url), seed)
