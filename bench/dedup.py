@@ -19,7 +19,9 @@
   (`mean_cases_per_cluster` shows the density each size ran at).
   ``MINSHENG_BENCH_DEDUP_SIZES`` (e.g. ``10000,100000,1000000``) sets the sizes (default 10k only).
   The fill runs as the gateway's intake runs: on uvloop (gateway/cli.py), with the gateway's Redis
-  client (gateway/embedded.py).
+  client (gateway/embedded.py). Up to 100k, the fill is then run again into an empty store by two
+  processes (``replicas``), each taking the channels :func:`casework.synclease.plan` deals to it, weighed
+  by their cases: what two gateway replicas on the 2-core machine do.
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ from __future__ import annotations
 import asyncio
 import gc
 import itertools
+import multiprocessing
+import multiprocessing.queues
 import os
 import shutil
 import socket
@@ -34,7 +38,7 @@ import statistics
 import subprocess
 import tempfile
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -49,9 +53,15 @@ from casework import keys
 from casework.clusters import ClusterStore
 from casework.reference import Reference
 from casework.store import CaseStore
+from casework.synclease import channel_weight, plan
 from connectors import CaseRecord, Party, Place, UnifiedStatus
 from gateway.embedded import redis_client
 
+REPLICAS = 2
+"""Processes of the split fill: one per core of the 2-core machine the targets are set for."""
+SPLIT_MAX_SIZE = 100_000
+"""The split fill runs up to this size: at 1M the children's copies of the records (reference counts
+touch every page) would not fit beside redis-server's ~15 GB on a 24 GB machine."""
 QUALITY_SEEDS = tuple(range(1, 31))
 """The worlds the quality figure pools (the demo's, seed 7, among them): ~4 s each."""
 DEFAULT_SIZES = (10_000,)
@@ -189,7 +199,7 @@ def _days(count: int) -> float:
     return max(60.0, count / CASES_PER_DAY)
 
 
-async def _fill(clusters: ClusterStore, records: list[CaseRecord]) -> float:
+async def _fill(clusters: ClusterStore, records: list[CaseRecord], writers: int = WRITERS) -> float:
     """Ingest and cluster ``records`` with a few concurrent writers; returns cases per second."""
     queue = iter([records[i:i + PAGE] for i in range(0, len(records), PAGE)])
     started = time.perf_counter()
@@ -200,22 +210,17 @@ async def _fill(clusters: ClusterStore, records: list[CaseRecord]) -> float:
             for record, (_, case) in zip(page, ingested, strict=True):
                 await clusters.assign(f"{record.channel}:{record.source_id}", case)
 
-    await asyncio.gather(*(writer() for _ in range(WRITERS)))
+    await asyncio.gather(*(writer() for _ in range(writers)))
     return len(records) / (time.perf_counter() - started)
 
 
-async def _one_size(redis_url: str, size: int, reference: Reference) -> dict[str, Any]:
+async def _one_size(redis_url: str, size: int, records: list[CaseRecord],
+                    reference: Reference) -> dict[str, Any]:
     client = redis_client(redis_url)
     await client.flushdb()
     baseline = int((await client.info("memory"))["used_memory"])
     store = CaseStore(client, reference)
     clusters = ClusterStore(client, store, reference)
-    records = _records(size + PROBES)
-    # The bench holds every record of the fill in memory (1M at the largest size); a gateway holds a
-    # page. Frozen, they are not traversed by each full garbage collection, which would otherwise
-    # charge the matcher for the bench's own input as the size grows.
-    gc.collect()
-    gc.freeze()
     throughput = await _fill(clusters, records[:size])
     memory = int((await client.info("memory"))["used_memory"]) - baseline
     clusters_made = int(await client.zcard(keys.cluster_order("last")))
@@ -227,7 +232,6 @@ async def _one_size(redis_url: str, size: int, reference: Reference) -> dict[str
         await clusters.assign(f"{record.channel}:{record.source_id}", case)  # as intake calls it
         latencies.append((time.perf_counter() - started) * 1000)
     await client.aclose()
-    gc.unfreeze()
     examined = clusters.examined
     return {"cases": size, "ingest_and_cluster_per_second": round(throughput),
             "dedup_ms_p50": round(statistics.median(latencies), 2),
@@ -244,8 +248,77 @@ def scale(sizes: tuple[int, ...] | None = None) -> dict[str, Any]:
     raw = os.environ.get("MINSHENG_BENCH_DEDUP_SIZES")
     chosen = sizes or (tuple(int(s) for s in raw.split(",")) if raw else DEFAULT_SIZES)
     reference = Reference.load()
+    runs = []
     with _plain_redis() as url:
-        runs = [uvloop.run(_one_size(url, size, reference)) for size in chosen]
+        for size in chosen:
+            records = _records(size + PROBES)
+            # The bench holds every record of the fill in memory (1M at the largest size); a gateway
+            # holds a page. Frozen, they are not traversed by each full garbage collection, which would
+            # otherwise charge the matcher for the bench's own input as the size grows.
+            gc.collect()
+            gc.freeze()
+            try:
+                figures = uvloop.run(_one_size(url, size, records, reference))
+                if size <= SPLIT_MAX_SIZE:
+                    figures["replicas"] = _split_fill(url, records[:size], reference, REPLICAS)
+            finally:
+                gc.unfreeze()
+            runs.append(figures)
     return {"sizes": runs, "probes_per_size": PROBES, "writers": WRITERS, "page": PAGE,
             "note": "one Python process on the machine's cores, redis-server without persistence; latency is "
-                    "one new case's clustering (retrieve + score + MULTI) with the store at that size"}
+                    "one new case's clustering (retrieve + score + MULTI) with the store at that size; "
+                    "`replicas`: the same fill into an empty store by processes that split the channels as "
+                    "gateway replicas do"}
+
+
+# -- the fill split over processes, as replicas split the channels --------------------------------
+
+def _split_fill(url: str, records: list[CaseRecord], reference: Reference, count: int) -> dict[str, Any]:
+    """Fill an empty store again with ``count`` processes, each ingesting and clustering the records
+    of the channels :func:`casework.synclease.plan` deals to it (``WRITERS // count`` writers each),
+    started together; returns the cases per second of the whole."""
+    names = [f"replica-{n}" for n in range(count)]
+    # weighed by the cases each channel brings, as replicas weigh them once the store holds its history
+    weights = {channel: channel_weight(n) for channel, n in Counter(r.channel for r in records).items()}
+    owners = plan(weights, names, weights)
+    parts = [[record for record in records if owners[record.channel] == name] for name in names]
+    uvloop.run(_flush(url))
+    context = multiprocessing.get_context("fork")  # the children share the parent's records
+    finished: multiprocessing.queues.Queue[float] = context.Queue()
+    started = time.time() + 2.0  # every child loaded and connected before the clock starts
+    children = [context.Process(target=_fill_part, args=(url, part, reference, started, finished),
+                                kwargs={"writers": max(1, WRITERS // count)}) for part in parts]
+    for child in children:
+        child.start()
+    for child in children:
+        child.join()
+    if any(child.exitcode != 0 for child in children):
+        raise RuntimeError(f"a fill process failed: exit codes {[child.exitcode for child in children]}")
+    wall = max(finished.get(timeout=10) for _ in children) - started
+    return {"processes": count, "ingest_and_cluster_per_second": round(len(records) / wall),
+            "cases_per_process": [len(part) for part in parts]}
+
+
+def _fill_part(url: str, records: list[CaseRecord], reference: Reference, started: float,
+               finished: multiprocessing.queues.Queue[float], *, writers: int) -> None:
+    finished.put(uvloop.run(_fill_from(url, records, reference, started, writers)))
+
+
+async def _fill_from(url: str, records: list[CaseRecord], reference: Reference, started: float,
+                     writers: int) -> float:
+    client = redis_client(url)
+    try:
+        await client.ping()
+        await asyncio.sleep(max(0.0, started - time.time()))
+        await _fill(ClusterStore(client, CaseStore(client, reference), reference), records, writers)
+        return time.time()
+    finally:
+        await client.aclose()
+
+
+async def _flush(url: str) -> None:
+    client = redis_client(url)
+    try:
+        await client.flushdb()
+    finally:
+        await client.aclose()

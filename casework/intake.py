@@ -37,7 +37,7 @@ from casework.channels import ChannelRuntime, ChannelSet
 from casework.clusters import ClusterStore
 from casework.model import IngestOutcome, case_key
 from casework.store import CaseStore
-from casework.synclease import SyncLeases, plan
+from casework.synclease import SyncLeases, channel_weight, plan
 from connectors import (
     BadRecord,
     CaseRecord,
@@ -238,7 +238,11 @@ class Intake:
         live = await leases.live()
         if leases.holder not in live:
             return leases.holder
-        return plan(self.channels, live).get(channel)
+        if len(live) == 1:
+            return live[0]
+        counts = await self.store.count_by_channel()
+        weights = {key: channel_weight(counts.get(key, 0)) for key in self.channels}
+        return plan(self.channels, live, weights).get(channel)
 
     async def _share(self, runtime: ChannelRuntime, pause: float) -> None:
         """After a pass: the holder publishes its state, then keeps the lease over the pause — or hands

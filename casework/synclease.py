@@ -8,21 +8,23 @@ its breaker is open, whether start-up gave up on the channel) and a follower cop
 same on every replica.
 
 Who should hold what is planned, not raced for: the replicas that sync beat a heartbeat into Redis,
-and every replica deals the channels out over the live ones the same way (:func:`plan`), so two
-replicas split eight channels four and four. A replica takes a free channel only when the plan gives
-it that channel, and a holder the plan no longer names (a replica joined) hands the channel over after
-its pass. A holder renews the lease before each page it saves and before each pause between passes
-(for the pause plus the lease's time to live). One that stops renewing — killed, hung, cut off from Redis —
-loses the channel to the next replica that asks once the key lapses; one that shuts down cleanly
-releases its leases at once. Ingest is idempotent and the cursor is saved after the page it
-follows, so a hand-over (even one in the middle of a slow page) may re-read a page, never lose or
-duplicate a case.
+and every replica deals the channels out over the live ones the same way (:func:`plan`), weighing
+each by the cases it has brought (:func:`channel_weight`): two replicas split eight small channels
+four and four, and a hotline carrying a third of the city's appeals gets a replica nearly to itself.
+A replica takes a free channel only when the plan gives it that channel, and a holder the plan no
+longer names (a replica joined, a channel grew) hands the channel over after its pass. A holder
+renews the lease before each page it saves and before each pause between passes (for the pause plus
+the lease's time to live). One that stops renewing — killed, hung, cut off from Redis — loses the
+channel to the next replica that asks once the key lapses; one that shuts down cleanly releases its
+leases at once. Ingest is idempotent and the cursor is saved after the page it follows, so a
+hand-over (even one in the middle of a slow page) may re-read a page, never lose or duplicate a case.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import socket
 from collections.abc import Iterable, Mapping
@@ -161,23 +163,40 @@ class SyncLeases:
         return None if raw is None else SyncState.load(raw)
 
 
-def plan(channels: Iterable[str], replicas: Iterable[str]) -> Mapping[str, str]:
-    """Which replica should sync which channel: as even a split as counts allow, and the same on every
-    replica that sees the same live replicas.
+LOAD_UNIT = 200
+"""Cases below which channels weigh the same in :func:`plan`: a fresh or small deployment is split
+by count, and its channels do not change hands while their first pages come in."""
 
-    Channels are dealt in name order to the replica with the fewest so far; ties go to the replica
-    ranked first for that channel by rendezvous hashing, so which of two equal replicas gets a
-    channel does not depend on the replicas' names sorting one way.
+
+def channel_weight(cases: int) -> int:
+    """A channel's share of the sync work in :func:`plan`, from the cases it has brought: 10 up to
+    :data:`LOAD_UNIT`, then 10 × cases/LOAD_UNIT rounded down to a quarter of a doubling (steps of
+    2^¼ ≈ 1.19). Coarse on purpose: replicas reading the counts a moment apart, and channels growing
+    between passes, get the same plan unless a count crosses a step."""
+    steps = math.floor(4 * math.log2(max(1.0, cases / LOAD_UNIT)))
+    return round(10 * 2 ** (steps / 4))
+
+
+def plan(channels: Iterable[str], replicas: Iterable[str],
+         weights: Mapping[str, int] | None = None) -> Mapping[str, str]:
+    """Which replica should sync which channel: as even a split of the channels' weights (1 each when
+    not given) as dealing allows, and the same on every replica that sees the same live replicas and
+    weights.
+
+    Channels are dealt heaviest first (then in name order) to the replica with the least weight so far;
+    ties go to the replica ranked first for that channel by rendezvous hashing, so which of two equal
+    replicas gets a channel does not depend on the replicas' names sorting one way.
     """
     live = sorted(set(replicas))
     if not live:
         return {}
+    weight = dict(weights or {})
     load = dict.fromkeys(live, 0)
     owners: dict[str, str] = {}
-    for channel in sorted(set(channels)):
+    for channel in sorted(set(channels), key=lambda name: (-weight.get(name, 1), name)):
         owner = min(live, key=lambda replica: (load[replica], -_rank(channel, replica)))
         owners[channel] = owner
-        load[owner] += 1
+        load[owner] += weight.get(channel, 1)
     return owners
 
 

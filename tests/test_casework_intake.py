@@ -36,7 +36,7 @@ from casework.intake import Intake, SyncedElsewhere
 from casework.model import CaseQuery, HealthStatus
 from casework.reference import Reference
 from casework.store import CaseStore
-from casework.synclease import SyncLeases, SyncState, plan, replica_name
+from casework.synclease import LOAD_UNIT, SyncLeases, SyncState, channel_weight, plan, replica_name
 from connectors import (
     BadRecord,
     CaseRecord,
@@ -385,6 +385,42 @@ def test_the_plan_deals_the_channels_out_evenly_and_alike_everywhere() -> None:
     assert sorted(Counter(three.values()).values()) == [2, 3, 3]
     assert set(plan(channels, [A]).values()) == {A}
     assert plan(channels, []) == {}
+
+
+def test_the_plan_weighs_the_channels_by_the_cases_they_bring() -> None:
+    counts = (0, LOAD_UNIT, round(1.19 * LOAD_UNIT), 2 * LOAD_UNIT, 100 * LOAD_UNIT)
+    assert [channel_weight(n) for n in counts] == [10, 10, 12, 20, 905]
+    # the bench's world: the 12345 hotline brings 38 % of the cases
+    cases = {"hotline12345": 3776, "mayor": 1259, "petition": 1215, "open311": 1124, "legalaid": 1076,
+             "court": 909, "shuji": 359, "juzhang": 282}
+    weights = {key: channel_weight(count) for key, count in cases.items()}
+    two = plan(cases, [A, B], weights)
+    shares = Counter({replica: 0 for replica in (A, B)})
+    for key, replica in two.items():
+        shares[replica] += cases[key]
+    assert max(shares.values()) < 0.53 * sum(cases.values()), shares  # by count alone: 73 % on one
+    hotline_mates = [key for key, replica in two.items() if replica == two["hotline12345"]]
+    assert len(hotline_mates) < 4
+    assert plan(reversed(list(cases)), [B, A], weights) == two, "the same whatever order they are seen in"
+    # below a unit every channel weighs the same: an even split by count, as without weights
+    small = {key: channel_weight(count // 20) for key, count in cases.items()}
+    assert plan(cases, [A, B], small) == plan(cases, [A, B])
+
+
+async def test_a_replica_plans_with_the_stored_counts(redis_client: aioredis.Redis, store: CaseStore) -> None:
+    leases = SyncLeases(redis_client, holder=A, ttl=10)
+    await SyncLeases(redis_client, holder=B, ttl=10).beat()
+    await leases.beat()
+    channels = channel_set(("toy", "http://127.0.0.1:9"), ("oth", "http://127.0.0.1:9"),
+                           ("three", "http://127.0.0.1:9"))
+    intake = Intake(store, channels, leases=leases)
+    even = {key: await intake._planned_holder(leases, key) for key in ("toy", "oth", "three")}
+    assert sorted(Counter(even.values()).values()) == [1, 2]
+    # the store says toy brings thousands of cases: the other two share the other replica
+    await redis_client.sadd(keys.CHANNELS, "toy")
+    await redis_client.sadd(keys.channel_index("toy"), *(f"toy:{n}" for n in range(8 * LOAD_UNIT)))
+    planned = {key: await intake._planned_holder(leases, key) for key in ("toy", "oth", "three")}
+    assert planned["oth"] == planned["three"] != planned["toy"]
 
 
 async def test_replicas_beat_and_leave(redis_client: aioredis.Redis) -> None:

@@ -84,7 +84,7 @@ def test_two_replicas_split_the_channels_and_agree_on_readiness(sandbox: Sandbox
     first_settings = gateway_settings(url, channels_file, sandbox.url, replica="网关甲")
     second_settings = gateway_settings(url, channels_file, sandbox.url, replica="网关乙")
     with start_gateway(first_settings) as first, start_gateway(second_settings) as second:
-        # the first replica took every channel before the second came; it hands half of them over
+        # the first replica took every channel before the second came; it hands about half over
         reports = _until_split(first, second)
         by_channel = [{c["key"]: c for c in report["channels"]} for report in reports]
         for key in CHANNELS:
@@ -99,13 +99,15 @@ def test_two_replicas_split_the_channels_and_agree_on_readiness(sandbox: Sandbox
 
 
 def _until_split(*graphs: Graph, seconds: float = 60.0) -> list[dict[str, Any]]:
-    """Both replicas' /readyz once each names the other as syncing half of the channels."""
+    """Both replicas' /readyz once they agree on who syncs what and each syncs a fair part of the
+    channels (four and four while every channel weighs the same; a channel that brought far more
+    cases than the others weighs more, see casework.synclease.plan)."""
     deadline = time.monotonic() + seconds
     while True:
         reports = [httpx.get(f"{graph.base_url}/readyz").json() for graph in graphs]
         assert [report["replica"] for report in reports] == ["网关甲", "网关乙"]
         split = [Counter(c["syncedBy"] for c in report["channels"]) for report in reports]
-        if split[0] == split[1] == {"网关甲": 4, "网关乙": 4}:
+        if split[0] == split[1] and set(split[0]) == {"网关甲", "网关乙"} and min(split[0].values()) >= 3:
             return reports
         assert time.monotonic() < deadline, split
         time.sleep(0.2)
