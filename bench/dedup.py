@@ -45,6 +45,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import httpx
+import redis
 import redis.asyncio as aioredis
 import uvloop
 
@@ -217,7 +218,6 @@ async def _fill(clusters: ClusterStore, records: list[CaseRecord], writers: int 
 async def _one_size(redis_url: str, size: int, records: list[CaseRecord],
                     reference: Reference) -> dict[str, Any]:
     client = redis_client(redis_url)
-    await client.flushdb()
     baseline = int((await client.info("memory"))["used_memory"])
     store = CaseStore(client, reference)
     clusters = ClusterStore(client, store, reference)
@@ -258,6 +258,7 @@ def scale(sizes: tuple[int, ...] | None = None) -> dict[str, Any]:
             gc.collect()
             gc.freeze()
             try:
+                _flush(url)
                 figures = uvloop.run(_one_size(url, size, records, reference))
                 if size <= SPLIT_MAX_SIZE:
                     figures["replicas"] = _split_fill(url, records[:size], reference, REPLICAS)
@@ -282,7 +283,7 @@ def _split_fill(url: str, records: list[CaseRecord], reference: Reference, count
     weights = {channel: channel_weight(n) for channel, n in Counter(r.channel for r in records).items()}
     owners = plan(weights, names, weights)
     parts = [[record for record in records if owners[record.channel] == name] for name in names]
-    uvloop.run(_flush(url))
+    _flush(url)
     context = multiprocessing.get_context("fork")  # the children share the parent's records
     finished: multiprocessing.queues.Queue[float] = context.Queue()
     started = time.time() + 2.0  # every child loaded and connected before the clock starts
@@ -316,9 +317,11 @@ async def _fill_from(url: str, records: list[CaseRecord], reference: Reference, 
         await client.aclose()
 
 
-async def _flush(url: str) -> None:
-    client = redis_client(url)
+def _flush(url: str) -> None:
+    """Empty the store, however long that takes (a 100k store's millions of keys take longer than a
+    client's read timeout)."""
+    client = redis.Redis.from_url(url, socket_timeout=None)
     try:
-        await client.flushdb()
+        client.flushdb()
     finally:
-        await client.aclose()
+        client.close()
