@@ -5,7 +5,7 @@
   (the thresholds were chosen on it) and the ``holdout`` split (places and phrasings kept out of tuning);
   then the same for more worlds (``QUALITY_SEEDS``, each its own stack) and pooled over all of them. One
   world holds ~150 held-out cases, so one wrong merge moves its holdout precision by ~0.007 and the world
-  itself is generated at the current time: the pooled figure, over ten worlds, is the one to judge by.
+  itself is generated at the current time: the pooled figure is the one to judge by.
   ``MINSHENG_BENCH_QUALITY_SEEDS`` (e.g. ``7`` or ``7,8,9``) sets the worlds.
 * ``scale(sizes)`` — a larger sandbox world (same generator, another seed) turned into case records and
   ingested + clustered into a fresh redis-server at each size: throughput of the fill (8 concurrent

@@ -50,7 +50,8 @@ _PAIRS = re.compile(r"..?", re.DOTALL)
 """A stored gram string cut back into its bigrams (in C: parsing candidates' signatures is hot)."""
 _ADMIN_UNIT = re.compile(r"[\u4e00-\u9fff]{2,3}街道(?:办事处|办)?|[\u4e00-\u9fff]{2,4}社区")
 """A sub-district or community named in a text: never part of a named place."""
-_ADMIN = re.compile(r"^(深圳市|光明区|[\u4e00-\u9fff]{2,3}街道|[\u4e00-\u9fff]{2,4}社区)+")
+_ADMIN = re.compile(r"^(深圳市|光明区)+")
+"""City and district before a name (深圳市永源俊…公司); sub-districts and communities are cut out before."""
 
 
 @dataclass(frozen=True, slots=True)

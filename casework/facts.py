@@ -100,10 +100,13 @@ def facts(text: str) -> Facts:
                if (a := _amount(*m.groups())) is not None]
     buildings = []
     for number, room in _BUILDING.findall(text):
-        value = number if number.isascii() and number.isalpha() else chinese_number(number)
-        if value is not None:
-            name = value if isinstance(value, str) else str(int(value))
-            buildings.append(f"{name}/{room}" if room else name)
+        if number.isascii() and number.isalpha():  # b栋
+            name = number
+        elif (value := chinese_number(number)) is not None:
+            name = str(int(value))
+        else:
+            continue
+        buildings.append(f"{name}/{room}" if room else name)
     buildings += [f"{b}/{r}" for b, r in _ROOM.findall(text)]
     months = [int(v) for m in _MONTHS.findall(text) if (v := chinese_number(m)) is not None and v >= 2]
     people = [p for m in _PEOPLE.finditer(text) if (p := _people(*m.groups())) is not None]

@@ -190,7 +190,7 @@ def plan(channels: Iterable[str], replicas: Iterable[str],
     live = sorted(set(replicas))
     if not live:
         return {}
-    weight = dict(weights or {})
+    weight = weights or {}
     load = dict.fromkeys(live, 0)
     owners: dict[str, str] = {}
     for channel in sorted(set(channels), key=lambda name: (-weight.get(name, 1), name)):
