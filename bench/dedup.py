@@ -8,9 +8,9 @@
   itself is generated at the current time: the pooled figure is the one to judge by.
   ``MINSHENG_BENCH_QUALITY_SEEDS`` (e.g. ``7`` or ``7,8,9``) sets the worlds.
 * ``scale(sizes)`` — a larger sandbox world (same generator, another seed) turned into case records and
-  ingested + clustered into a fresh redis-server at each size: throughput of the fill (8 concurrent
+  ingested + clustered into a fresh redis-server at each size: throughput of the fill (2 concurrent
   writers, each taking pages of 50 records as intake takes a channel's page: the page stored in one
-  write, then its new cases clustered in order), then, with the store at that size, per-case dedup
+  write, then its new cases clustered together, in order), then, with the store at that size, per-case dedup
   latency p50/p99 and the candidates the matcher examined per new case (flat when retrieval is
   indexed), and Redis memory per case. The world grows over time, not in density: its reports are
   spread over ``size / CASES_PER_DAY`` days (at least the demo's 60), as a city's store reaches a million
@@ -70,7 +70,9 @@ DEFAULT_SIZES = (10_000,)
 PROBES = 1000
 CASES_PER_DAY = 10_000 / 60
 """The smallest size's density (10k cases in the demo's 60 days); larger stores span more days."""
-WRITERS = 8
+WRITERS = 2
+"""Concurrent page writers per process. A page is clustered in a few round trips, so two keep a process
+busy; more only make pages that touch the same clusters conflict (``WATCH``) and be clustered again."""
 PAGE = 50
 _STAGES = {"new": UnifiedStatus.SUBMITTED, "accepted": UnifiedStatus.ACCEPTED,
            "processing": UnifiedStatus.IN_PROGRESS, "done": UnifiedStatus.RESOLVED,
@@ -208,8 +210,8 @@ async def _fill(clusters: ClusterStore, records: list[CaseRecord], writers: int 
     async def writer() -> None:
         for page in queue:
             ingested = await clusters.cases.ingest_cases(page)
-            for record, (_, case) in zip(page, ingested, strict=True):
-                await clusters.assign(f"{record.channel}:{record.source_id}", case)
+            await clusters.assign_many([(f"{record.channel}:{record.source_id}", case)
+                                        for record, (_, case) in zip(page, ingested, strict=True)])
 
     await asyncio.gather(*(writer() for _ in range(writers)))
     return len(records) / (time.perf_counter() - started)
@@ -276,7 +278,7 @@ def scale(sizes: tuple[int, ...] | None = None) -> dict[str, Any]:
 
 def _split_fill(url: str, records: list[CaseRecord], reference: Reference, count: int) -> dict[str, Any]:
     """Fill an empty store again with ``count`` processes, each ingesting and clustering the records
-    of the channels :func:`casework.synclease.plan` deals to it (``WRITERS // count`` writers each),
+    of the channels :func:`casework.synclease.plan` deals to it (``WRITERS`` writers each),
     started together; returns the cases per second of the whole."""
     names = [f"replica-{n}" for n in range(count)]
     # weighed by the cases each channel brings, as replicas weigh them once the store holds its history
@@ -288,7 +290,7 @@ def _split_fill(url: str, records: list[CaseRecord], reference: Reference, count
     finished: multiprocessing.queues.Queue[float] = context.Queue()
     started = time.time() + 2.0  # every child loaded and connected before the clock starts
     children = [context.Process(target=_fill_part, args=(url, part, reference, started, finished),
-                                kwargs={"writers": max(1, WRITERS // count)}) for part in parts]
+                                kwargs={"writers": WRITERS}) for part in parts]
     for child in children:
         child.start()
     for child in children:

@@ -85,12 +85,13 @@ async def _take(page: ChangePage, store: CaseStore, clusters: ClusterStore, sinc
     state.read += len(page.records)
     wanted = [r for r in page.records if r.received_at >= since and r.channel == state.channel]
     state.skipped += len(page.records) - len(wanted)
-    for record, (outcome, case) in zip(wanted, await store.ingest_cases(wanted), strict=True):
-        if outcome is IngestOutcome.CREATED:  # clustered in order: one may join an earlier one's cluster
-            await clusters.assign(case_key(record.channel, record.source_id), case)
-            state.taken += 1
-        else:
-            state.skipped += 1
+    ingested = await store.ingest_cases(wanted)
+    created = [(case_key(record.channel, record.source_id), case)
+               for record, (outcome, case) in zip(wanted, ingested, strict=True)
+               if outcome is IngestOutcome.CREATED]
+    await clusters.assign_many(created)  # in order: one may join the cluster an earlier one started
+    state.taken += len(created)
+    state.skipped += len(ingested) - len(created)
 
 
 def _text(value: object) -> str:

@@ -4,14 +4,15 @@ A cluster is what gets dispatched. It is one hash (``keys.cluster``) holding its
 (``doc``) and the index keys it is filed under (``ix``); the dedup signatures of its latest members, all
 the matcher reads of it, sit in one hash of the index slot (``keys.CLUSTER_SIGNATURES``), so that
 retrieving the candidates of a new case and reading their signatures is one command. The case hash
-records its cluster (field ``cluster``), and so does ``keys.CLUSTER_OF`` (for the dispatch view's text
-filter). Every change — a case clustered, a cluster created, merged, split, its status or dispatch
-facts set — is one ``MULTI`` that moves exactly the index memberships that differ and appends exactly
-one event to the event log.
+records its cluster (field ``cluster``), and so does ``keys.CLUSTER_OF`` (read by retrieval and by the
+dispatch view's text filter). Every change — a page of cases clustered, a cluster created, merged,
+split, its status or dispatch facts set — is one ``MULTI`` that moves exactly the index memberships
+that differ and appends exactly one event per case clustered or correction made.
 
 Public API (issue 5, dispatch, builds on it):
 
-* :meth:`ClusterStore.assign` / :meth:`assign_pending` — intake's hook: cluster a newly stored case;
+* :meth:`ClusterStore.assign_many` / :meth:`assign` / :meth:`assign_pending` — intake's hook: cluster
+  a page of newly stored cases (the decisions are :mod:`casework.clusterbatch`'s), or one;
 * :meth:`ClusterStore.get`, :meth:`get_many`, :meth:`cluster_of`, :meth:`search` (the dispatch view);
 * :meth:`ClusterStore.merge`, :meth:`split` — dispatchers' corrections (never undone automatically);
 * :meth:`ClusterStore.set_status` — the lifecycle (its own event ``cluster.status``), and
@@ -21,131 +22,48 @@ Public API (issue 5, dispatch, builds on it):
 
 from __future__ import annotations
 
-import functools
+import asyncio
 import json
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from redis.exceptions import WatchError
 
 from casework import keys
+from casework.clusterbatch import Filed, Placement, Placements, place
 from casework.clusterindex import ClusterPage, ClusterQuery, ClusterSort, memberships, search_clusters
-from casework.dedup import BLOCK_FETCH, Decision, Signature, Thresholds, match, signature
-from casework.events import (
-    CLUSTER_CREATED,
-    CLUSTER_UPDATED,
-    EventLog,
-    event_fields,
+from casework.clustermodel import (
+    CLOSED_STATUSES,
+    MAX_SIGNATURES,
+    Cluster,
+    ClusterConflict,
+    MergeReason,
+    add_signature,
+    cluster_event,
+    new_cluster,
+    with_case,
+    with_risk,
 )
-from casework.indexsets import move_in
+from casework.dedup import BLOCK_FETCH, Signature, Thresholds, signature
+from casework.events import CLUSTER_CREATED, CLUSTER_UPDATED, EventLog
+from casework.indexsets import Move, move_many
 from casework.model import StoredCase
 from casework.reference import Reference
 from casework.store import CaseStore
 from connectors import UnifiedStatus, utc_now
 
-__all__ = ["CLOSED_STATUSES", "Cluster", "ClusterConflict", "ClusterPage", "ClusterQuery",
-           "ClusterSort", "ClusterStore", "MergeReason", "cluster_event", "new_cluster", "with_case",
-           "with_risk"]
+__all__ = ["CLOSED_STATUSES", "MAX_SIGNATURES", "Cluster", "ClusterConflict", "ClusterPage", "ClusterQuery",
+           "ClusterSort", "ClusterStore", "ClusterWrite", "MergeReason", "cluster_event", "new_cluster",
+           "with_case", "with_risk"]
 
 # The event types are casework.events' vocabulary: cluster.created (a new cluster with its first case),
 # cluster.updated (``change`` = case.clustered | status | dispatch), cluster.merged, cluster.split.
 
-CLOSED_STATUSES = frozenset({UnifiedStatus.CLOSED})
-"""A cluster in one of these no longer attracts reports: a later one starts a recurrence."""
-MAX_SIGNATURES = 8
-MAX_REASONS = 50
 MAX_RETRIES = 50
-
-
-class ClusterConflict(Exception):
-    """Raised when a correction contradicts the clusters' state (e.g. splitting a cluster's only case)."""
-
-
-@dataclass(frozen=True, slots=True)
-class MergeReason:
-    """Why a case is in its cluster: the matched case, the score and its signals, who decided."""
-
-    case_key: str
-    matched_key: str | None
-    score: float
-    signals: dict[str, float]
-    by: str                      # "auto", or "manual:<username>"
-    at: datetime
-
-    def dump(self) -> dict[str, Any]:
-        return {"case": self.case_key, "matched": self.matched_key, "score": round(self.score, 3),
-                "signals": self.signals, "by": self.by, "at": self.at.isoformat()}
-
-    @classmethod
-    def load(cls, data: dict[str, Any]) -> MergeReason:
-        return cls(data["case"], data.get("matched"), float(data["score"]), dict(data.get("signals") or {}),
-                   data["by"], _time(data["at"]))
-
-
-@dataclass(frozen=True, slots=True)
-class Cluster:
-    """One dispatch unit (民声云): one real-world incident, one or more cases from one or more channels."""
-
-    id: str
-    title: str
-    category_id: str | None
-    region_id: str | None
-    status: UnifiedStatus
-    case_keys: tuple[str, ...]             # oldest report first
-    channels: tuple[str, ...]
-    first_received_at: datetime
-    last_received_at: datetime
-    risk: float
-    merge_reasons: tuple[MergeReason, ...] = ()
-    recurrence_of: str | None = None       # the closed cluster this one recurs
-    manual: bool = False                   # a dispatcher merged or split it: never re-clustered automatically
-    created_at: datetime = field(default_factory=utc_now)
-    closed_at: datetime | None = None
-    department_id: str | None = None       # set by dispatch
-    deadline: datetime | None = None       # set by dispatch
-    overdue: bool = False                  # set by dispatch
-    head_count: int = 1
-
-    @property
-    def case_count(self) -> int:
-        return len(self.case_keys)
-
-    def open_at(self, at: datetime) -> bool:
-        """Whether a report received at ``at`` may still join (not closed, or closed after it)."""
-        return self.status not in CLOSED_STATUSES or self.closed_at is None or at <= self.closed_at
-
-    def dump(self) -> str:
-        return json.dumps({
-            "id": self.id, "title": self.title, "category_id": self.category_id, "region_id": self.region_id,
-            "status": self.status.value, "cases": list(self.case_keys), "channels": list(self.channels),
-            "first": self.first_received_at.isoformat(), "last": self.last_received_at.isoformat(),
-            "risk": self.risk, "reasons": [r.dump() for r in self.merge_reasons[-MAX_REASONS:]],
-            "recurrence_of": self.recurrence_of, "manual": self.manual,
-            "created": self.created_at.isoformat(), "closed": _iso(self.closed_at),
-            "department_id": self.department_id, "deadline": _iso(self.deadline),
-            "overdue": self.overdue, "heads": self.head_count}, ensure_ascii=False)
-
-    @classmethod
-    def load(cls, raw: str) -> Cluster:
-        d = json.loads(raw)
-        return cls(id=d["id"], title=d["title"], category_id=d["category_id"], region_id=d["region_id"],
-                   status=UnifiedStatus(d["status"]), case_keys=tuple(d["cases"]),
-                   channels=tuple(d["channels"]), first_received_at=_time(d["first"]),
-                   last_received_at=_time(d["last"]), risk=float(d["risk"]),
-                   merge_reasons=tuple(MergeReason.load(r) for r in d.get("reasons", ())),
-                   recurrence_of=d.get("recurrence_of"), manual=bool(d.get("manual")),
-                   created_at=_time(d["created"]), closed_at=_maybe_time(d.get("closed")),
-                   department_id=d.get("department_id"), deadline=_maybe_time(d.get("deadline")),
-                   overdue=bool(d.get("overdue")), head_count=int(d.get("heads", 1)))
-
-
-@dataclass(frozen=True, slots=True)
-class _Candidate:
-    cluster_id: str
-    decision: Decision
-    matched_key: str
+ASSIGN_PAGE = 100
+"""Cases clustered in one batch at most: a bigger page is clustered in parts of this size."""
 
 
 class ClusterStore:
@@ -169,6 +87,9 @@ class ClusterStore:
         self._query_ttl = max(1, query_cache_seconds)
         self.examined: list[int] = []   # candidates examined per assigned case (for the bench), when enabled
         self.record_examined = False
+        # one page clustered at a time in this process: two pages deciding at once would each miss the
+        # clusters the other is about to create (the same incident through two channels, two clusters)
+        self._clustering = asyncio.Lock()
 
     # -- reading -------------------------------------------------------------------------------
 
@@ -212,9 +133,8 @@ class ClusterStore:
 
     async def assign_pending(self, limit: int = 1000) -> int:
         """Cluster cases stored but not yet clustered (after a crash between ingest and clustering)."""
-        pending = [_text(k) for k in await self.redis.srandmember(keys.CLUSTER_PENDING, limit)]
-        for key in sorted(pending):
-            await self.assign(key)
+        pending = sorted(_text(k) for k in await self.redis.srandmember(keys.CLUSTER_PENDING, limit))
+        await self.assign_many([(key, None) for key in pending])
         return len(pending)
 
     async def assign(self, case_key: str, case: StoredCase | None = None) -> str | None:
@@ -223,117 +143,175 @@ class ClusterStore:
         ``case`` is the stored case when the caller just wrote it (:meth:`CaseStore.ingest_cases`), which
         saves reading it back. Returns the cluster id, or None when the case is not in the store.
         """
-        if case is None:
-            case = await self.cases.get(case_key)
-        if case is None:
-            await self.redis.srem(keys.CLUSTER_PENDING, case_key)
-            return None
-        sig = signature(case, self.reference, self.cases.appellant_hashes(case))
-        async with self.redis.pipeline(transaction=True) as pipe:
+        [found] = await self.assign_many([(case_key, case)])
+        return found
+
+    async def assign_many(self, items: Sequence[tuple[str, StoredCase | None]]) -> list[str | None]:
+        """:meth:`assign` for a page of cases, in their order (a case may join the cluster an earlier one
+        of the page started), in a few round trips for the whole page; returns each one's cluster id.
+
+        The page's candidates are read in one command, the decisions made in CPU
+        (:func:`casework.clusterbatch.place`), and every cluster touched is written once, in one
+        ``MULTI`` with one event per case, under ``WATCH`` of the cases and the clusters joined. More
+        than :data:`ASSIGN_PAGE` cases are taken in parts of that size.
+        """
+        if len(items) > ASSIGN_PAGE:
+            found: list[str | None] = []
+            for start in range(0, len(items), ASSIGN_PAGE):
+                found += await self.assign_many(items[start:start + ASSIGN_PAGE])
+            return found
+        unread = [key for key, case in items if case is None]
+        fetched = dict(zip(unread, await self.cases.get_many(unread), strict=True)) if unread else {}
+        resolved = [given or fetched.get(key) for key, given in items]
+        gone = [key for (key, _), case in zip(items, resolved, strict=True) if case is None]
+        if gone:
+            await self.redis.srem(keys.CLUSTER_PENDING, *gone)
+        cases: dict[str, StoredCase] = {}
+        for case in resolved:
+            if case is not None:
+                cases.setdefault(case.key, case)  # a case given twice: its first place in the page
+        batch = [(case, signature(case, self.reference, self.cases.appellant_hashes(case)))
+                 for case in cases.values()]
+        placed = await self._assign_batch(batch) if batch else {}
+        return [None if case is None else placed[case.key] for case in resolved]
+
+    async def _assign_batch(self, batch: list[tuple[StoredCase, Signature]]) -> dict[str, str]:
+        async with self._clustering, self.redis.pipeline(transaction=True) as pipe:
             for _ in range(MAX_RETRIES):
                 try:
-                    return await self._assign_once(pipe, case, sig)
+                    return await self._assign_once(pipe, batch)
                 except WatchError:
                     await pipe.reset()
-        raise RuntimeError(f"clustering {case_key!r} kept conflicting; gave up")
+        raise RuntimeError(f"clustering {batch[0][0].key!r}… kept conflicting; gave up")
 
-    async def _assign_once(self, pipe: Any, case: StoredCase, sig: Signature) -> str:
-        await pipe.watch(keys.case(case.key))
-        current, found = await self._link_and_candidates(case.key, sig)
-        if current is not None:
-            pipe.multi()
-            pipe.srem(keys.CLUSTER_PENDING, case.key)
-            await pipe.execute()
-            return _text(current)
-        best = self._best_candidate(sig, found)
-        loaded = None
-        if best is not None:
-            await pipe.watch(keys.cluster(best.cluster_id))
+    async def _assign_once(self, pipe: Any, batch: list[tuple[StoredCase, Signature]]) -> dict[str, str]:
+        await pipe.watch(*(keys.case(case.key) for case, _ in batch))
+        links, candidates, stored = await self._retrieve(batch)
+        done = {case.key: link for (case, _), link in zip(batch, links, strict=True) if link is not None}
+        unlinked = [n for n, link in enumerate(links) if link is None]
+        items, found = [batch[n] for n in unlinked], [candidates[n] for n in unlinked]
+        records: dict[str, Cluster | None] = {}
+        loaded: dict[str, _Loaded] = {}
+        placed = place(items, found, stored, records, self.reference, self.thresholds)
+        while placed.unread:
+            wanted = sorted(placed.unread)
+            await pipe.watch(*(keys.cluster(cluster_id) for cluster_id in wanted))
             # read on another connection: the WATCH above already guards the EXEC, and one round trip
-            # reads both keys where the watching connection would take one per command
+            # reads them all where the watching connection would take one per command
             async with self.redis.pipeline(transaction=False) as reader:
-                loaded = await _read(reader, best.cluster_id)
-        if loaded is not None and best is not None and loaded[0].open_at(case.received_at):
-            target, old_sigs, old_ix = loaded
-            reason = MergeReason(case.key, best.matched_key, best.decision.score,
-                                 best.decision.signals.as_dict(), "auto", utc_now())
-            joined = with_case(target, case, reason)
-            sigs = _add_sig(old_sigs, sig)
-            pipe.multi()
-            self.write_in(pipe, joined, sigs, old_ix=old_ix, cases=[case], sig_of_new=sig)
-            self.events.append_in(pipe, CLUSTER_UPDATED, cluster_event(
-                joined, sigs, first=case.key, change="case.clustered", score=f"{best.decision.score:.3f}"))
-            await pipe.execute()
-            return joined.id
-        cluster_id = f"c{int(await self.redis.incr(keys.CLUSTER_SEQUENCE))}"
-        recurrence = loaded[0].id if loaded is not None else None  # the closed cluster it matched
-        created = new_cluster(cluster_id, case, recurrence)
-        sigs = [sig.dump()]
-        pipe.multi()
-        self.write_in(pipe, created, sigs, old_ix=set(), cases=[case], sig_of_new=sig)
-        self.events.append_in(pipe, CLUSTER_CREATED, cluster_event(created, sigs, first=case.key,
-                                                                   recurrence_of=recurrence))
-        await pipe.execute()
-        return cluster_id
-
-    async def _link_and_candidates(self, case_key: str, sig: Signature) -> tuple[Any, list[tuple[str, Any]]]:
-        """The case's cluster (None while unclustered) and the clusters filed under its blocking keys, the
-        nearest in time on either side, with their stored signatures (None for a cluster merged away
-        since), in one round trip on another connection (the caller's WATCH of the case guards both)."""
-        blocks = [keys.dedup_block(block) for block in sig.blocks()]
-        async with self.redis.pipeline(transaction=False) as reader:
-            reader.hget(keys.case(case_key), "cluster")
-            if blocks:
-                reader.eval(_RETRIEVE, len(blocks) + 1, *blocks, keys.CLUSTER_SIGNATURES, repr(sig.at),
-                            BLOCK_FETCH)
-            current, *answers = await reader.execute()
-        answer = answers[0] if answers else []
-        return current, [(_text(answer[i]), answer[i + 1]) for i in range(0, len(answer), 2)]
-
-    def _best_candidate(self, sig: Signature, found: list[tuple[str, Any]]) -> _Candidate | None:
-        """The best-scoring cluster among the few the blocking keys retrieved (never a scan)."""
+                for cluster_id, read in zip(wanted, await _read_many(reader, wanted), strict=True):
+                    records[cluster_id] = None if read is None else read[0]
+                    if read is not None:
+                        loaded[cluster_id] = read
+            wrong = placed.first_wrong(records)
+            if wrong is None:
+                break
+            placed = place(items, found, stored, records, self.reference, self.thresholds, kept=placed,
+                           keep=wrong)
         if self.record_examined:
-            self.examined.append(len(found))
-        best: _Candidate | None = None
-        for cluster_id, raw in found:
-            for other in _signatures(raw):
-                decision = match(sig, other, self.reference, self.thresholds)
-                if decision is not None and (best is None or decision.score > best.decision.score):
-                    best = _Candidate(cluster_id, decision, other.key)
-        return best
+            self.examined += placed.examined
+        first = int(await self.redis.incrby(keys.CLUSTER_SEQUENCE, placed.new_count)) - placed.new_count \
+            if placed.new_count else 0
+        writes, events, assigned = self._apply(placed, loaded, first)
+        pipe.multi()
+        self.write_many_in(pipe, writes)
+        for kind, payload in events:
+            self.events.append_in(pipe, kind, payload)
+        if done:
+            pipe.srem(keys.CLUSTER_PENDING, *done)
+        await pipe.execute()
+        return {**done, **assigned}
+
+    def _apply(self, placed: Placements, loaded: Mapping[str, _Loaded],
+               first: int) -> tuple[list[ClusterWrite], list[tuple[str, dict[str, str]]], dict[str, str]]:
+        """The records the placements make, one write per cluster touched, and one event per case."""
+        real: dict[str, str] = {}      # placeholder -> the new cluster's id
+        touched: dict[str, _Touched] = {}
+        events: list[tuple[str, dict[str, str]]] = []
+        assigned: dict[str, str] = {}
+        for p in placed.placements:
+            if p.creates:
+                real[p.cluster_id] = cluster_id = f"c{first + len(real) + 1}"
+                recurrence = real.get(p.recurrence_of or "", p.recurrence_of)
+                state = touched[cluster_id] = _Touched(new_cluster(cluster_id, p.case, recurrence), [], set())
+                state.add(p)
+                events.append((CLUSTER_CREATED, cluster_event(state.cluster, state.sigs, first=p.case.key,
+                                                              recurrence_of=recurrence)))
+            else:
+                cluster_id = real.get(p.cluster_id, p.cluster_id)
+                state = touched.get(cluster_id) or _Touched(*loaded[cluster_id])
+                touched[cluster_id] = state
+                state.add(p)
+                events.append((CLUSTER_UPDATED, cluster_event(
+                    state.cluster, state.sigs, first=p.case.key, change="case.clustered",
+                    score=f"{p.decision.score:.3f}" if p.decision else None)))
+            assigned[p.case.key] = cluster_id
+        return [state.write() for state in touched.values()], events, assigned
+
+    async def _retrieve(self, batch: Sequence[tuple[StoredCase, Signature]]
+                        ) -> tuple[list[str | None], list[list[Filed]], dict[str, Any]]:
+        """Each case's cluster (None while unclustered); per blocking key, the clusters filed there
+        nearest in time on either side, with their scores; and those clusters' stored signatures — in
+        one command for the page (the caller's WATCH of the cases guards it)."""
+        blocks_of = [[keys.dedup_block(block) for block in sig.blocks()] for _, sig in batch]
+        names = list(dict.fromkeys(name for blocks in blocks_of for name in blocks))
+        position = {name: n for n, name in enumerate(names, start=1)}
+        args: list[Any] = [BLOCK_FETCH]
+        for (case, sig), blocks in zip(batch, blocks_of, strict=True):
+            args += [case.key, repr(sig.at), len(blocks), *(position[name] for name in blocks)]
+        answer = await self.redis.eval(_RETRIEVE, len(names) + 2, *names, keys.CLUSTER_OF,
+                                       keys.CLUSTER_SIGNATURES, *args)
+        links, *per_case, flat = answer
+        stored = {_text(flat[i]): flat[i + 1] for i in range(0, len(flat), 2)}
+        filed: list[list[Filed]] = [
+            [[(_text(near[i]), float(near[i + 1])) for i in range(0, len(near), 2)] for near in blocks]
+            for blocks in per_case]
+        return [None if link is None else _text(link) for link in links], filed, stored
 
     # -- writing -------------------------------------------------------------------------------
 
     def write_in(self, pipe: Any, cluster: Cluster, sigs: list[dict[str, Any]], *, old_ix: set[str],
-               cases: Iterable[StoredCase], sig_of_new: Signature | None = None,
-               new_ix: set[str] | None = None) -> None:
+                 cases: Sequence[StoredCase], sig_of_new: Signature | None = None,
+                 new_ix: set[str] | None = None) -> None:
         """Queue the cluster's record, the diff of its index memberships and its members' links."""
-        ix = new_ix if new_ix is not None else old_ix | memberships(
-            cluster, cases, self.reference, self._appellants(sig_of_new))
-        ix = {k for k in ix if not k.startswith(keys.cluster_index("st", ""))}
-        ix.add(keys.cluster_index("st", cluster.status.value))
-        scores = _orders(cluster)
-        if sig_of_new is not None:
-            last = cluster.last_received_at.timestamp()
-            scores.update((keys.dedup_block(block), last) for block in sig_of_new.blocks())
-        move_in(pipe, cluster.id, add=ix - old_ix, remove=old_ix - ix, scores=scores)
-        pipe.hset(keys.cluster(cluster.id), mapping={"doc": cluster.dump(), "ix": json.dumps(sorted(ix))})
-        pipe.hset(keys.CLUSTER_SIGNATURES, cluster.id, json.dumps(sigs, ensure_ascii=False))
-        linked = [case.key for case in cases]
-        for key in linked:
-            pipe.hset(keys.case(key), "cluster", cluster.id)
-        if linked:  # the same link in the index slot: the dispatch view's text filter maps cases by it
-            pipe.hset(keys.CLUSTER_OF, mapping=dict.fromkeys(linked, cluster.id))
+        new_sigs = (sig_of_new,) if sig_of_new else ()
+        last = cluster.last_received_at.timestamp()
+        self.write_many_in(pipe, [ClusterWrite(cluster, sigs, old_ix, tuple(cases), new_sigs, new_ix,
+                                               {block: last for sig in new_sigs for block in sig.blocks()})])
+
+    def write_many_in(self, pipe: Any, writes: Sequence[ClusterWrite]) -> None:
+        """:meth:`write_in` for several clusters: the same writes, in a few commands for all."""
+        moves, signatures, linked = [], {}, {}
+        for write in writes:
+            cluster = write.cluster
+            ix = write.new_ix if write.new_ix is not None else write.old_ix | memberships(
+                cluster, write.cases, self.reference, self._appellants(write.new_sigs))
+            ix = {k for k in ix if not k.startswith(keys.cluster_index("st", ""))}
+            ix.add(keys.cluster_index("st", cluster.status.value))
+            scores = _orders(cluster)
+            scores.update((keys.dedup_block(block), score) for block, score in write.blocks.items())
+            moves.append(Move(cluster.id, add=ix - write.old_ix, remove=write.old_ix - ix, scores=scores))
+            pipe.hset(keys.cluster(cluster.id), mapping={"doc": cluster.dump(), "ix": json.dumps(sorted(ix))})
+            signatures[cluster.id] = json.dumps(write.sigs, ensure_ascii=False)
+            linked.update(dict.fromkeys((case.key for case in write.cases), cluster.id))
+        move_many(pipe, moves)
+        if signatures:
+            pipe.hset(keys.CLUSTER_SIGNATURES, mapping=signatures)
+        for key, cluster_id in linked.items():
+            pipe.hset(keys.case(key), "cluster", cluster_id)
+        if linked:  # the same link in the index slot: retrieval and the dispatch view's text filter read it
+            pipe.hset(keys.CLUSTER_OF, mapping=linked)
             pipe.srem(keys.CLUSTER_PENDING, *linked)
         pipe.incr(keys.CLUSTER_GENERATION)
 
-    def _appellants(self, sig_of_new: Signature | None) -> Callable[[StoredCase], list[str]]:
-        """:meth:`CaseStore.appellant_hashes`, but the new case's are read from its signature (its ``who``):
-        they were made for it just before, and each costs two keyed hashes (HMAC-SHA256)."""
+    def _appellants(self, new_sigs: Sequence[Signature]) -> Callable[[StoredCase], list[str]]:
+        """:meth:`CaseStore.appellant_hashes`, but the new cases' are read from their signatures (``who``):
+        they were made for them just before, and each costs two keyed hashes (HMAC-SHA256)."""
+        known = {sig.key: list(sig.who) for sig in new_sigs}
+
         def appellants(case: StoredCase) -> list[str]:
-            if sig_of_new is not None and case.key == sig_of_new.key:
-                return list(sig_of_new.who)
-            return self.cases.appellant_hashes(case)
+            found = known.get(case.key)
+            return found if found is not None else self.cases.appellant_hashes(case)
         return appellants
 
     async def load_full(self, pipe: Any, cluster_id: str) -> tuple[Cluster, list[dict[str, Any]], set[str]]:
@@ -406,7 +384,7 @@ class ClusterStore:
         else:
             pipe.srem(keys.CLUSTER_OVERDUE, cluster.id)
         self.events.append_in(pipe, CLUSTER_UPDATED, cluster_event(
-            changed, sigs, actor=by, change="dispatch", deadline=_iso(deadline) or "",
+            changed, sigs, actor=by, change="dispatch", deadline=deadline.isoformat() if deadline else "",
             overdue="1" if overdue else "0"))
         return changed
 
@@ -425,62 +403,6 @@ class ClusterStore:
         return await split(self, case_key, by=by)
 
 
-def cluster_event(cluster: Cluster, sigs: Sequence[dict[str, Any]], *, first: str | None = None,
-                  actor: str | None = None, at: datetime | None = None,
-                  **detail: str | None) -> dict[str, str]:
-    """The event payload of a change of ``cluster`` (the common fields of :func:`event_fields`)."""
-    fields = event_fields(cases=[first or "", *cluster.case_keys], cluster=cluster.id,
-                          departments=[cluster.department_id or ""], regions=[cluster.region_id],
-                          channels=cluster.channels, parties=[w for s in sigs for w in s.get("who", ())],
-                          actor=None if actor in (None, "system") else actor, at=at)
-    fields.update({name: value for name, value in detail.items() if value is not None})
-    return fields
-
-
-def new_cluster(cluster_id: str, case: StoredCase, recurrence_of: str | None) -> Cluster:
-    terminal = case.status in CLOSED_STATUSES
-    reason = MergeReason(case.key, None, 1.0, {}, "auto", utc_now())
-    return Cluster(id=cluster_id, title=case.title, category_id=case.category_id, region_id=case.region_id,
-                   status=case.status if terminal else UnifiedStatus.SUBMITTED, case_keys=(case.key,),
-                   channels=(case.channel,), first_received_at=case.received_at,
-                   last_received_at=case.received_at, risk=0.0, merge_reasons=(reason,),
-                   recurrence_of=recurrence_of, closed_at=case.updated_at if terminal else None,
-                   head_count=_heads(case))
-
-
-def with_case(cluster: Cluster, case: StoredCase, reason: MergeReason | None) -> Cluster:
-    keys_ = tuple(sorted({*cluster.case_keys, case.key}))
-    channels = tuple(sorted({*cluster.channels, case.channel}))
-    joined = replace(cluster, case_keys=keys_, channels=channels,
-                     first_received_at=min(cluster.first_received_at, case.received_at),
-                     last_received_at=max(cluster.last_received_at, case.received_at),
-                     region_id=cluster.region_id or case.region_id,
-                     category_id=cluster.category_id or case.category_id,
-                     merge_reasons=cluster.merge_reasons + ((reason,) if reason else ()),
-                     head_count=max(cluster.head_count, _heads(case)))
-    return with_risk(joined)
-
-
-def with_risk(cluster: Cluster) -> Cluster:
-    """Risk in [0, 1]: more reports, more channels, a petition, a group matter weigh more (explainable)."""
-    risk = (0.12 * min(cluster.case_count - 1, 4) + 0.15 * min(len(cluster.channels) - 1, 2)
-            + (0.2 if "petition" in cluster.channels else 0.0) + (0.2 if cluster.head_count > 1 else 0.0))
-    return replace(cluster, risk=round(min(risk, 1.0), 3))
-
-
-def _heads(case: StoredCase) -> int:
-    value = case.extra.get("head_count")
-    return int(value) if isinstance(value, int | float) and not isinstance(value, bool) else 1
-
-
-def _add_sig(sigs: list[dict[str, Any]], sig: Signature) -> list[dict[str, Any]]:
-    """Keep the first report's signature and the latest ones (bounded: a big cluster stays cheap)."""
-    merged = [*sigs, sig.dump()]
-    if len(merged) <= MAX_SIGNATURES:
-        return merged
-    return [merged[0], *merged[-(MAX_SIGNATURES - 1):]]
-
-
 def _orders(cluster: Cluster) -> dict[str, float]:
     """The cluster's score in each sort order's sorted set."""
     # soonest deadline first when read newest-first: the negated time; none sorts last
@@ -490,71 +412,108 @@ def _orders(cluster: Cluster) -> dict[str, float]:
             keys.cluster_order("deadline"): due}
 
 
-async def _read(reader: Any, cluster_id: str) -> tuple[Cluster, list[dict[str, Any]], set[str]] | None:
-    """:meth:`ClusterStore.load_full` in one round trip on a non-transactional pipeline; None when unknown."""
-    reader.hmget(keys.cluster(cluster_id), "doc", "ix")
-    reader.hget(keys.CLUSTER_SIGNATURES, cluster_id)
-    (doc, ix), sigs = await reader.execute()
-    return None if doc is None else (Cluster.load(_text(doc)), _load_sigs(sigs), _load_ix(ix))
+@dataclass(frozen=True, slots=True)
+class ClusterWrite:
+    """One cluster's write: its record and stored signatures, the index keys it had, and the cases (with
+    their signatures) that joined it; ``new_ix`` replaces the memberships when given; ``blocks`` are
+    the dedup blocking keys it is (re)filed under, with its score in each (its last report then)."""
+
+    cluster: Cluster
+    sigs: list[dict[str, Any]]
+    old_ix: set[str]
+    cases: Sequence[StoredCase] = ()
+    new_sigs: Sequence[Signature] = ()
+    new_ix: set[str] | None = None
+    blocks: Mapping[str, float] = field(default_factory=dict)
+
+
+_Loaded = tuple[Cluster, list[dict[str, Any]], set[str]]
+
+
+@dataclass(slots=True)
+class _Touched:
+    """A cluster as a page of placements leaves it."""
+
+    cluster: Cluster
+    sigs: list[dict[str, Any]]
+    old_ix: set[str]
+    cases: list[StoredCase] = field(default_factory=list)
+    new_sigs: list[Signature] = field(default_factory=list)
+    blocks: dict[str, float] = field(default_factory=dict)
+
+    def add(self, placement: Placement) -> None:
+        if self.cases or not placement.creates:  # a new cluster's record already holds its first case
+            reason = MergeReason(placement.case.key, placement.matched_key,
+                                 placement.decision.score if placement.decision else 1.0,
+                                 placement.decision.signals.as_dict() if placement.decision else {}, "auto",
+                                 utc_now())
+            self.cluster = with_case(self.cluster, placement.case, reason)
+        self.sigs = add_signature(self.sigs, placement.sig)
+        self.cases.append(placement.case)
+        self.new_sigs.append(placement.sig)
+        last = self.cluster.last_received_at.timestamp()  # as one-by-one clustering files each case
+        self.blocks.update(dict.fromkeys(placement.sig.blocks(), last))
+
+    def write(self) -> ClusterWrite:
+        return ClusterWrite(self.cluster, self.sigs, self.old_ix, self.cases, self.new_sigs,
+                            blocks=self.blocks)
+
+
+async def _read_many(reader: Any, cluster_ids: Sequence[str]) -> list[_Loaded | None]:
+    """:meth:`ClusterStore.load_full` of each cluster in one round trip on a non-transactional pipeline;
+    None for an unknown one."""
+    for cluster_id in cluster_ids:
+        reader.hmget(keys.cluster(cluster_id), "doc", "ix")
+    reader.hmget(keys.CLUSTER_SIGNATURES, *cluster_ids)
+    *records, sigs = await reader.execute()
+    return [None if doc is None else (Cluster.load(_text(doc)), _load_sigs(raw), _load_ix(ix))
+            for (doc, ix), raw in zip(records, sigs, strict=True)]
 
 
 _RETRIEVE = """
--- KEYS: the blocking keys' sorted sets, then the signatures hash; ARGV: the case's time, how many a side
-local at, n = ARGV[1], tonumber(ARGV[2])
-local seen, ids = {}, {}
-for i = 1, #KEYS - 1 do
-  local before = redis.call('ZREVRANGEBYSCORE', KEYS[i], at, '-inf', 'LIMIT', 0, n)
-  local after = redis.call('ZRANGEBYSCORE', KEYS[i], '(' .. at, '+inf', 'LIMIT', 0, n)
-  for _, side in ipairs({before, after}) do
-    for _, id in ipairs(side) do
-      if not seen[id] then
-        seen[id] = true
-        ids[#ids + 1] = id
+-- KEYS: the blocking keys' sorted sets, then case -> cluster, then the signatures hash.
+-- ARGV: how many clusters a side; then per case: its key, its time, its block count, and the
+-- indexes in KEYS of its blocks.
+local n = tonumber(ARGV[1])
+local links, per_case, seen, ids = {}, {}, {}, {}
+local a = 2
+while a <= #ARGV do
+  local case, at, count = ARGV[a], ARGV[a + 1], tonumber(ARGV[a + 2])
+  links[#links + 1] = redis.call('HGET', KEYS[#KEYS - 1], case)
+  local mine = {}
+  for j = 1, count do
+    local block = KEYS[tonumber(ARGV[a + 2 + j])]
+    local near = redis.call('ZREVRANGEBYSCORE', block, at, '-inf', 'WITHSCORES', 'LIMIT', 0, n)
+    local after = redis.call('ZRANGEBYSCORE', block, '(' .. at, '+inf', 'WITHSCORES', 'LIMIT', 0, n)
+    for i = 1, #after do near[#near + 1] = after[i] end
+    for i = 1, #near, 2 do
+      if not seen[near[i]] then
+        seen[near[i]] = true
+        ids[#ids + 1] = near[i]
       end
     end
+    mine[j] = near
+  end
+  per_case[#per_case + 1] = mine
+  a = a + 3 + count
+end
+local flat = {}
+if #ids > 0 then
+  local sigs = redis.call('HMGET', KEYS[#KEYS], unpack(ids))
+  for i = 1, #ids do
+    flat[2 * i - 1] = ids[i]
+    flat[2 * i] = sigs[i]
   end
 end
-if #ids == 0 then return {} end
-local sigs = redis.call('HMGET', KEYS[#KEYS], unpack(ids))
-local answer = {}
-for i = 1, #ids do
-  answer[2 * i - 1] = ids[i]
-  answer[2 * i] = sigs[i]
-end
+local answer = {links}
+for i = 1, #per_case do answer[#answer + 1] = per_case[i] end
+answer[#answer + 1] = flat
 return answer
 """
-"""Retrieval: the blocking keys' nearest clusters in time, distinct, first seen first, with their
-signatures — the same reads as one ZREVRANGEBYSCORE/ZRANGEBYSCORE pair per key and an HMGET, in one
-command (every key of the index slot)."""
-
-
-@functools.lru_cache(maxsize=2048)
-def _signatures(raw: bytes | str | None) -> tuple[Signature, ...]:
-    """A cluster's stored signatures, parsed; cached by their stored form, since the same recent clusters
-    are the candidates of report after report at one place (a changed cluster is a different key)."""
-    return tuple(_signature(member) for member in _members(_text(raw))) if raw else ()
-
-
-_NEXT_MEMBER = '}, {"k": '
-"""Between two members of a stored signature list as ``json.dumps`` writes it (``Signature.dump`` puts
-``k`` first): a bare quote is never inside a JSON string, so this only ever separates members."""
-
-
-def _members(text: str) -> list[str]:
-    """The JSON text of each member of a stored signature list."""
-    body = text.strip()
-    if not (body.startswith('[{"k": ') and body.endswith("}]")):  # empty, or not written by _add_sig
-        return [json.dumps(member, ensure_ascii=False) for member in _load_sigs(body)]
-    parts = body[1:-1].split(_NEXT_MEMBER)
-    last = len(parts) - 1
-    return [("" if i == 0 else '{"k": ') + part + ("" if i == last else "}") for i, part in enumerate(parts)]
-
-
-@functools.lru_cache(maxsize=8192)
-def _signature(member: str) -> Signature:
-    """One member's signature, cached by its text: a growing cluster's list changes with every report,
-    but its members' signatures do not, and a big cluster's eight were parsed again for each change."""
-    return Signature.load(json.loads(member))
+"""Retrieval for a page: per case its cluster (if clustered already) and, per blocking key, the clusters
+nearest in time on either side with their scores; then every cluster's signatures once — the same
+reads as an HGET, one ZREVRANGEBYSCORE/ZRANGEBYSCORE pair per key and an HMGET per case, in one command
+(every key of the index slot)."""
 
 
 def _load_sigs(raw: Any) -> list[dict[str, Any]]:
@@ -567,16 +526,3 @@ def _load_ix(raw: Any) -> set[str]:
 
 def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
-
-
-def _time(raw: str) -> datetime:
-    value = datetime.fromisoformat(raw)
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
-
-
-def _maybe_time(raw: str | None) -> datetime | None:
-    return _time(raw) if raw else None
-
-
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value else None

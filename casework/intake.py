@@ -181,11 +181,15 @@ class Intake:
                 report.quarantined += 1
             else:
                 records.append(record)
-        # the page in one write; then its new cases clustered one by one, in order, since one may join
+        # the page in one write; then its new cases clustered together, in order, since one may join
         # the cluster an earlier one of the same page started
-        for record, (outcome, case) in zip(records, await self.store.ingest_cases(records), strict=True):
-            if outcome is IngestOutcome.CREATED and self.clusters is not None:
-                await self.clusters.assign(case_key(record.channel, record.source_id), case)
+        ingested = await self.store.ingest_cases(records)
+        created = [(case_key(record.channel, record.source_id), case)
+                   for record, (outcome, case) in zip(records, ingested, strict=True)
+                   if outcome is IngestOutcome.CREATED]
+        if created and self.clusters is not None:
+            await self.clusters.assign_many(created)
+        for outcome, _ in ingested:
             report.count(outcome)
 
     # -- the loops -----------------------------------------------------------------------------

@@ -26,7 +26,7 @@ from auth.identity import IdentityHasher
 from casework import keys
 from casework.access import respondent_departments
 from casework.events import CASE_CREATED, CASE_UPDATED, EventLog, event_fields
-from casework.indexsets import move_in
+from casework.indexsets import Move, move_many
 from casework.model import CasePage, CaseQuery, IngestOutcome, QuarantinedRecord, StoredCase, case_key
 from casework.reference import Reference
 from casework.search import build, decode_cursor, encode_cursor, plan, read_page
@@ -158,6 +158,7 @@ class CaseStore:
         outcomes = [IngestOutcome.UNCHANGED] * len(pending)  # the common case of every poll
         stored: list[StoredCase | None] = [None] * len(pending)
         written: list[StoredCase] = []
+        moves: list[Move] = []   # the page's index memberships, moved in one command
         for index, (p, (old_digest, old_ix, old_ingested)) in enumerate(zip(pending, olds, strict=True)):
             if _text(old_digest) == p.digest:
                 continue
@@ -167,7 +168,8 @@ class CaseStore:
             case = _stored(p.key, p.record, derived.region_id, derived.category_id, ingested_at)
             if not written:
                 pipe.multi()
-            self._write(pipe, case, p.digest, _Memberships.load(_text(old_ix)), derived.memberships)
+            moves.append(self._write(pipe, case, p.digest, _Memberships.load(_text(old_ix)),
+                                     derived.memberships))
             self.events.append_in(pipe, CASE_CREATED if created else CASE_UPDATED,
                                   _event_payload(case, p.digest, derived.party_hashes))
             outcomes[index] = IngestOutcome.CREATED if created else IngestOutcome.UPDATED
@@ -177,6 +179,7 @@ class CaseStore:
             await pipe.reset()
             return list(zip(outcomes, stored, strict=True))
         created_keys = [p.key for p, o in zip(pending, outcomes, strict=True) if o is IngestOutcome.CREATED]
+        move_many(pipe, moves)
         _write_page(pipe, written, created_keys)
         await pipe.execute()
         return list(zip(outcomes, stored, strict=True))
@@ -209,13 +212,14 @@ class CaseStore:
                 found.update(identity_digests(self._hash_key, party.phone, party.id_number))
         return sorted(found)
 
-    def _write(self, pipe: Any, case: StoredCase, digest: str, old: _Memberships, new: _Memberships) -> None:
+    def _write(self, pipe: Any, case: StoredCase, digest: str, old: _Memberships, new: _Memberships) -> Move:
+        """Queue the case's record; returns the move of its index memberships, for the page to queue."""
         old_keys, new_keys = old.all_keys(), new.all_keys()
-        move_in(pipe, case.key, add=new_keys - old_keys, remove=old_keys - new_keys)
         pipe.hset(keys.case(case.key), mapping={
             "doc": _encode(case), "digest": digest, "ix": new.dump(),
             "ingested_at": case.ingested_at.isoformat()})
         pipe.delete(keys.source_cache(case.channel, case.source_id))
+        return Move(case.key, add=new_keys - old_keys, remove=old_keys - new_keys)
 
     # -- reading -------------------------------------------------------------------------------
 

@@ -1,14 +1,18 @@
-"""The cluster store on a real Redis: joining, recurrence after close, manual decisions, one event each."""
+"""The cluster store on a real Redis: joining, recurrence after close, manual decisions, one event each;
+and clustering a page of cases at once (``assign_many``): the clusters one-by-one clustering makes,
+recurrence within a page, concurrent pages, the page's odd inputs."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
 from casework import keys
-from casework.clusters import ClusterConflict, ClusterStore
+from casework.clusters import ClusterConflict, ClusterQuery, ClusterSort, ClusterStore
+from casework.model import StoredCase
 from casework.reference import Reference
 from casework.store import CaseStore
 from connectors import CaseRecord, Party, Place, UnifiedStatus
@@ -17,7 +21,9 @@ T0 = datetime(2026, 10, 1, 9, tzinfo=UTC)
 FIRE_LANE = "东能华府消防通道被车辆堵塞，救护车开不进来，物业劝了不听，请尽快清理。"
 TRADITIONAL = "能東華府的消防通道被車輛堵塞，救護車開不進來，請清理。"
 GARBAGE = "东能华府楼下垃圾桶天天满溢，环卫车隔好几天才来一次。"
+NOISE = "红星农贸市场凌晨四点就开始装卸货物，噪音很大，附近居民无法休息。"
 PLACE = Place(street="玉塘街道", community="田寮社区")
+MARKET = Place(street="公明街道", community="上村社区")
 
 
 @pytest.fixture(scope="module")
@@ -32,10 +38,11 @@ async def clusters(redis_client: Any, reference: Reference) -> ClusterStore:
 
 def _record(channel: str, source_id: str, content: str = FIRE_LANE, *, hours: float = 0.0,
             status: UnifiedStatus = UnifiedStatus.SUBMITTED, phone: str = "13800000001",
-            address: str | None = "光明大道270号东能华府") -> CaseRecord:
+            address: str | None = "光明大道270号东能华府", place: Place = PLACE,
+            hint: str = "消防通道堵塞") -> CaseRecord:
     at = T0 + timedelta(hours=hours)
     return CaseRecord(channel=channel, source_id=source_id, title=content[:12], content=content,
-                      category_hint="消防通道堵塞", place=PLACE.model_copy(update={"address": address}),
+                      category_hint=hint, place=place.model_copy(update={"address": address}),
                       parties=(Party(name="李四", phone=phone),), status=status, source_status="x",
                       received_at=at, updated_at=at)
 
@@ -116,7 +123,6 @@ async def test_a_crash_between_ingest_and_clustering_is_recovered(clusters: Clus
 
 
 async def test_dispatch_facts_feed_the_view(clusters: ClusterStore) -> None:
-    from casework.clusters import ClusterQuery, ClusterSort
 
     first = await _take(clusters, _record("hotline12345", "A1"))
     other = await _take(clusters, _record("hotline12345", "A2", GARBAGE))
@@ -134,7 +140,6 @@ async def test_dispatch_facts_feed_the_view(clusters: ClusterStore) -> None:
 
 
 async def test_the_view_filters_by_text_through_the_cases(clusters: ClusterStore) -> None:
-    from casework.clusters import ClusterQuery, ClusterSort
 
     async def listed(text: str) -> tuple[str, ...]:
         page = await clusters.search(ClusterQuery(text=text), ClusterSort.NEWEST, first=10, after=None)
@@ -156,3 +161,126 @@ async def test_the_view_filters_by_text_through_the_cases(clusters: ClusterStore
     alone = await clusters.split("mayor:M1", by="center")
     assert await listed("開不進來") == (alone.id, fire)  # newest first; A1 says 开不进来 too
     assert await listed("请清理") == (alone.id,)
+
+
+# -- a page at once ---------------------------------------------------------------------------
+
+def _page() -> list[CaseRecord]:
+    return [
+        _record("hotline12345", "A1"),
+        _record("mayor", "M1", TRADITIONAL, hours=5, phone="13900000002", address=None),
+        _record("hotline12345", "A2", GARBAGE, hours=6, hint="垃圾清运"),
+        _record("open311", "O1", NOISE, hours=7, address="红星农贸市场", place=MARKET, hint="噪声扰民"),
+        _record("petition", "P1", FIRE_LANE, hours=9, phone="13700000003", address=None),
+        _record("mayor", "M2", NOISE, hours=9.5, phone="13600000004", address=None, place=MARKET,
+                hint="噪声扰民"),
+    ]
+
+
+async def _stored(clusters: ClusterStore, records: list[CaseRecord]) -> list[tuple[str, StoredCase | None]]:
+    ingested = await clusters.cases.ingest_cases(records)
+    return [(f"{r.channel}:{r.source_id}", case) for r, (_, case) in zip(records, ingested, strict=True)]
+
+
+def _partition(keys_: list[str], cluster_ids: list[str | None]) -> set[frozenset[str]]:
+    groups: dict[str | None, set[str]] = {}
+    for key, cluster_id in zip(keys_, cluster_ids, strict=True):
+        groups.setdefault(cluster_id, set()).add(key)
+    return {frozenset(group) for group in groups.values()}
+
+
+async def test_a_page_makes_the_clusters_one_by_one_clustering_makes(clusters: ClusterStore) -> None:
+    records = _page()
+    one_by_one = [await clusters.assign(key, case) for key, case in await _stored(clusters, records)]
+    await clusters.redis.flushdb()
+
+    items = await _stored(clusters, records)
+    together = await clusters.assign_many(items)
+
+    keys_ = [key for key, _ in items]
+    assert _partition(keys_, together) == _partition(keys_, one_by_one)
+    assert _partition(keys_, together) == {
+        frozenset({"hotline12345:A1", "mayor:M1", "petition:P1"}), frozenset({"hotline12345:A2"}),
+        frozenset({"open311:O1", "mayor:M2"})}
+    fire = await clusters.get(together[0] or "")
+    assert fire is not None
+    assert fire.case_keys == ("hotline12345:A1", "mayor:M1", "petition:P1")
+    assert [r.by for r in fire.merge_reasons] == ["auto"] * 3
+    assert fire.merge_reasons[1].matched_key == "hotline12345:A1"
+    assert fire.merge_reasons[1].signals["place"] == 1.0
+    # one event per case, and every cluster filed where the dispatch view looks
+    assert sorted(await _cluster_events(clusters)) == ["cluster.created"] * 3 + ["cluster.updated"] * 3
+    by_mayor = await clusters.search(ClusterQuery(channels=("mayor",)), ClusterSort.NEWEST, first=10,
+                                     after=None)
+    assert set(by_mayor.ids) == {together[0], together[3]}
+    assert await clusters.cluster_of("mayor:M2") == together[3]
+    assert (await clusters.redis.hget(keys.CLUSTER_OF, "mayor:M2")).decode() == together[3]
+    # a later report finds the page's clusters through their blocking keys
+    [(key, case)] = await _stored(clusters, [_record("mayor", "M3", NOISE, hours=11, place=MARKET,
+                                                     address="红星农贸市场", hint="噪声扰民")])
+    assert await clusters.assign(key, case) == together[3]
+
+
+async def test_a_page_is_clustered_once(clusters: ClusterStore) -> None:
+    items = await _stored(clusters, _page())
+    first = await clusters.assign_many(items)
+    events = len(await _cluster_events(clusters))
+    again = await clusters.assign_many([(key, None) for key, _ in items])
+    assert again == first
+    assert len(await _cluster_events(clusters)) == events
+    assert await clusters.redis.scard(keys.CLUSTER_PENDING) == 0
+
+
+async def test_a_page_after_a_close_starts_one_recurrence(clusters: ClusterStore) -> None:
+    [(key, case)] = await _stored(clusters, [_record("hotline12345", "A1")])
+    first = await clusters.assign(key, case)
+    assert first is not None
+    await clusters.set_status(first, UnifiedStatus.CLOSED, at=T0 + timedelta(hours=10))
+    items = await _stored(clusters, [
+        _record("mayor", "M1", TRADITIONAL, hours=8, address=None),       # before the close: joins
+        _record("open311", "O1", hours=30, address=None),                  # after it: a recurrence
+        _record("petition", "P1", hours=31, phone="13700000003"),           # … which it joins
+    ])
+    before, after, later = await clusters.assign_many(items)
+    assert before == first
+    assert after not in {None, first}
+    assert later == after
+    recurrence = await clusters.get(after or "")
+    assert recurrence is not None
+    assert recurrence.recurrence_of == first
+    assert recurrence.case_keys == ("open311:O1", "petition:P1")
+
+
+async def test_pages_clustered_at_once_into_one_cluster_lose_no_case(clusters: ClusterStore) -> None:
+    [(key, case)] = await _stored(clusters, [_record("hotline12345", "A0")])
+    seed = await clusters.assign(key, case)
+    pages = [await _stored(clusters, [_record(channel, f"{channel}-{n}", hours=1 + n + side / 2,
+                                              phone=f"139{side}{n:07d}")
+                                      for n in range(4)])
+             for side, channel in enumerate(("mayor", "open311"))]
+    results = await asyncio.gather(*(clusters.assign_many(page) for page in pages))
+    assert {cluster_id for found in results for cluster_id in found} == {seed}
+    cluster = await clusters.get(seed or "")
+    assert cluster is not None
+    assert cluster.case_count == 9
+    assert len(cluster.merge_reasons) == 9
+    assert (await _cluster_events(clusters)).count("cluster.updated") == 8
+
+
+async def test_a_page_with_a_case_twice_and_an_unknown_one(clusters: ClusterStore) -> None:
+    (first, case), (second, _) = await _stored(clusters, [
+        _record("hotline12345", "A1"), _record("mayor", "M1", TRADITIONAL, hours=5, address=None)])
+    await clusters.redis.sadd(keys.CLUSTER_PENDING, "hotline12345:gone")
+    found = await clusters.assign_many([(first, case), ("hotline12345:gone", None), (second, None),
+                                        (first, None)])
+    assert found[0] is not None
+    assert found == [found[0], None, found[0], found[0]]
+    cluster = await clusters.get(found[0])
+    assert cluster is not None
+    assert [reason.case_key for reason in cluster.merge_reasons] == [first, second]  # in the page's order
+    assert await clusters.redis.scard(keys.CLUSTER_PENDING) == 0
+    assert await _cluster_events(clusters) == ["cluster.created", "cluster.updated"]
+
+
+async def _cluster_events(clusters: ClusterStore) -> list[str]:
+    return [kind for kind in await _event_types(clusters) if kind.startswith("cluster.")]
