@@ -185,7 +185,7 @@ class ClusterStore:
         raise RuntimeError(f"clustering {batch[0][0].key!r}… kept conflicting; gave up")
 
     async def _assign_once(self, pipe: Any, batch: list[tuple[StoredCase, Signature]]) -> dict[str, str]:
-        await pipe.watch(*(keys.case(case.key) for case, _ in batch))
+        await pipe.watch(*(keys.case(case.key) for case, _ in batch), *_named_blocks(batch))
         links, candidates, stored = await self._retrieve(batch)
         done = {case.key: link for (case, _), link in zip(batch, links, strict=True) if link is not None}
         unlinked = [n for n, link in enumerate(links) if link is None]
@@ -410,6 +410,19 @@ def _orders(cluster: Cluster) -> dict[str, float]:
     return {keys.cluster_order("last"): cluster.last_received_at.timestamp(),
             keys.cluster_order("count"): cluster.case_count, keys.cluster_order("risk"): cluster.risk,
             keys.cluster_order("deadline"): due}
+
+
+def _named_blocks(batch: Sequence[tuple[StoredCase, Signature]]) -> list[str]:
+    """The page's blocking keys but its communities: named places, addresses, residents.
+
+    Watched with the cases: another process (a replica taking other channels) that files a cluster
+    under one of them while the page is decided — the same incident at the same place, reported
+    through its channel — makes the page be decided again, and it joins that cluster instead of
+    starting a second one. A community's key is written by every report there, so watching it would
+    make pages conflict all the time.
+    """
+    return sorted({keys.dedup_block(block) for _, sig in batch for block in sig.blocks()
+                   if not block.startswith("rg:")})
 
 
 @dataclass(frozen=True, slots=True)

@@ -284,3 +284,15 @@ async def test_a_page_with_a_case_twice_and_an_unknown_one(clusters: ClusterStor
 
 async def _cluster_events(clusters: ClusterStore) -> list[str]:
     return [kind for kind in await _event_types(clusters) if kind.startswith("cluster.")]
+
+
+async def test_two_replicas_clustering_one_incident_at_once_make_one_cluster(
+        redis_client: Any, reference: Reference) -> None:
+    # two processes, each with its own store (and its own lock), taking other channels
+    replicas = [ClusterStore(redis_client, CaseStore(redis_client, reference), reference) for _ in range(2)]
+    pages = [await _stored(replicas[0], [_record(channel, f"{channel}-{n}", hours=n + side / 2,
+                                                 phone=f"139{side}{n:07d}") for n in range(3)])
+             for side, channel in enumerate(("hotline12345", "mayor"))]
+    results = await asyncio.gather(*(replica.assign_many(page)
+                                     for replica, page in zip(replicas, pages, strict=True)))
+    assert len({cluster_id for found in results for cluster_id in found}) == 1
