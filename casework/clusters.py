@@ -186,10 +186,11 @@ class ClusterStore:
 
     async def _assign_once(self, pipe: Any, batch: list[tuple[StoredCase, Signature]]) -> dict[str, str]:
         await pipe.watch(*(keys.case(case.key) for case, _ in batch), *_named_blocks(batch))
-        links, candidates, stored = await self._retrieve(batch)
+        links, filed, stored = await self._retrieve(batch)
         done = {case.key: link for (case, _), link in zip(batch, links, strict=True) if link is not None}
         unlinked = [n for n, link in enumerate(links) if link is None]
-        items, found = [batch[n] for n in unlinked], [candidates[n] for n in unlinked]
+        items = [batch[n] for n in unlinked]
+        found = [[_filed(answer) for answer in filed[n]] for n in unlinked]
         records: dict[str, Cluster | None] = {}
         loaded: dict[str, _Loaded] = {}
         placed = place(items, found, stored, records, self.reference, self.thresholds)
@@ -249,10 +250,11 @@ class ClusterStore:
         return [state.write() for state in touched.values()], events, assigned
 
     async def _retrieve(self, batch: Sequence[tuple[StoredCase, Signature]]
-                        ) -> tuple[list[str | None], list[list[Filed]], dict[str, Any]]:
+                        ) -> tuple[list[str | None], list[list[bytes]], dict[str, Any]]:
         """Each case's cluster (None while unclustered); per blocking key, the clusters filed there
-        nearest in time on either side, with their scores; and those clusters' stored signatures — in
-        one command for the page (the caller's WATCH of the cases guards it)."""
+        nearest in time on either side with their scores, as Redis wrote them (:func:`_filed` reads
+        them); and those clusters' stored signatures — in one command for the page (the caller's WATCH
+        of the cases guards it)."""
         blocks_of = [[keys.dedup_block(block) for block in sig.blocks()] for _, sig in batch]
         names = list(dict.fromkeys(name for blocks in blocks_of for name in blocks))
         position = {name: n for n, name in enumerate(names, start=1)}
@@ -263,10 +265,7 @@ class ClusterStore:
                                        keys.CLUSTER_SIGNATURES, *args)
         links, *per_case, flat = answer
         stored = {_text(flat[i]): flat[i + 1] for i in range(0, len(flat), 2)}
-        filed: list[list[Filed]] = [
-            [[(_text(near[i]), float(near[i + 1])) for i in range(0, len(near), 2)] for near in blocks]
-            for blocks in per_case]
-        return [None if link is None else _text(link) for link in links], filed, stored
+        return [None if link is None else _text(link) for link in links], per_case, stored
 
     # -- writing -------------------------------------------------------------------------------
 
@@ -505,7 +504,7 @@ while a <= #ARGV do
         ids[#ids + 1] = near[i]
       end
     end
-    mine[j] = near
+    mine[j] = table.concat(near, ' ')
   end
   per_case[#per_case + 1] = mine
   a = a + 3 + count
@@ -524,9 +523,17 @@ answer[#answer + 1] = flat
 return answer
 """
 """Retrieval for a page: per case its cluster (if clustered already) and, per blocking key, the clusters
-nearest in time on either side with their scores; then every cluster's signatures once — the same
-reads as an HGET, one ZREVRANGEBYSCORE/ZRANGEBYSCORE pair per key and an HMGET per case, in one command
+nearest in time on either side with their scores (one string, ``id score id score …``, that
+:func:`_filed` splits: a reply element per cluster and score cost more to read); then every
+cluster's signatures once — the same reads as an HGET, one ZREVRANGEBYSCORE/ZRANGEBYSCORE pair per
+key and an HMGET per case, in one command
 (every key of the index slot)."""
+
+
+def _filed(raw: Any) -> Filed:
+    """One blocking key's nearest clusters as :data:`_RETRIEVE` answers them: ``id score id score …``."""
+    parts = _text(raw).split()
+    return list(zip(parts[::2], map(float, parts[1::2]), strict=True))
 
 
 def _load_sigs(raw: Any) -> list[dict[str, Any]]:
