@@ -10,6 +10,7 @@ of a case's blocking keys it takes the :data:`~casework.dedup.BLOCK_FETCH` clust
 either side among those the store holds there *and* those earlier cases of the page created or joined
 there (with the times and signatures as the page left them), so it sees the candidates one-by-one
 retrieval would have read.
+
 A stored cluster's record (is it still open?) is not needed to decide, only to write: ``place``
 assumes an unread cluster open and lists it in :attr:`Placements.unread`; the store reads those and
 plans again only when one turned out closed or gone (rare: a closed cluster is seldom the best match
@@ -24,14 +25,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from casework.clustermodel import CLOSED_STATUSES, MAX_SIGNATURES, Cluster
+from casework.clustermodel import CLOSED_STATUSES, Cluster, first_and_latest
 from casework.dedup import BLOCK_FETCH, Decision, Signature, Thresholds, match
 from casework.model import StoredCase
 
 if TYPE_CHECKING:
     from casework.reference import Reference
 
-__all__ = ["NEW", "Filed", "Placement", "Placements", "place", "signatures"]
+__all__ = ["NEW", "Filed", "Placement", "Placements", "place"]
 
 Filed = Sequence[tuple[str, float]]
 """The clusters filed under one blocking key near a case's time, with their scores (last report)."""
@@ -89,10 +90,7 @@ class _Page:
     first_case: dict[str, StoredCase] = field(default_factory=dict)   # a placeholder's first case
 
     def add(self, cluster_id: str, sig: Signature, before: tuple[Signature, ...], last: float) -> None:
-        joined = (*before, sig)
-        if len(joined) > MAX_SIGNATURES:  # as the store keeps them: the first and the latest
-            joined = (joined[0], *joined[-(MAX_SIGNATURES - 1):])
-        self.members[cluster_id] = joined
+        self.members[cluster_id] = tuple(first_and_latest((*before, sig)))  # as the store keeps them
         self.last[cluster_id] = last = max(last, sig.at)
         for block in sig.blocks():  # as the store files it: under the new case's keys, at its last report
             self.filed.setdefault(block, {})[cluster_id] = last
@@ -184,13 +182,13 @@ def _placement(case: StoredCase, sig: Signature, best: tuple[str, str, Decision]
 
 def _members_of(cluster_id: str, page: _Page, stored: Mapping[str, Any]) -> tuple[Signature, ...]:
     found = page.members.get(cluster_id)
-    return found if found is not None else signatures(stored.get(cluster_id))
+    return found if found is not None else _signatures(stored.get(cluster_id))
 
 
 # -- stored signatures, parsed --------------------------------------------------------------------
 
 @functools.lru_cache(maxsize=2048)
-def signatures(raw: bytes | str | None) -> tuple[Signature, ...]:
+def _signatures(raw: bytes | str | None) -> tuple[Signature, ...]:
     """A cluster's stored signatures, parsed; cached by their stored form, since the same recent clusters
     are the candidates of report after report at one place (a changed cluster is a different key)."""
     return tuple(_signature(member) for member in _members(_text(raw))) if raw else ()

@@ -10,7 +10,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from casework.dedup import Signature
 from casework.events import event_fields
@@ -18,7 +18,9 @@ from casework.model import StoredCase
 from connectors import UnifiedStatus, utc_now
 
 __all__ = ["CLOSED_STATUSES", "MAX_SIGNATURES", "Cluster", "ClusterConflict", "MergeReason", "add_signature",
-           "cluster_event", "new_cluster", "with_case", "with_risk"]
+           "cluster_event", "first_and_latest", "new_cluster", "with_case", "with_risk"]
+
+_T = TypeVar("_T")
 
 CLOSED_STATUSES = frozenset({UnifiedStatus.CLOSED})
 """A cluster in one of these no longer attracts reports: a later one starts a recurrence."""
@@ -158,11 +160,16 @@ def _heads(case: StoredCase) -> int:
 
 
 def add_signature(sigs: list[dict[str, Any]], sig: Signature) -> list[dict[str, Any]]:
-    """Keep the first report's signature and the latest ones (bounded: a big cluster stays cheap)."""
-    merged = [*sigs, sig.dump()]
-    if len(merged) <= MAX_SIGNATURES:
-        return merged
-    return [merged[0], *merged[-(MAX_SIGNATURES - 1):]]
+    """``sigs`` with ``sig`` added, as :func:`first_and_latest` keeps them."""
+    return first_and_latest([*sigs, sig.dump()])
+
+
+def first_and_latest(members: Sequence[_T]) -> list[_T]:
+    """The members' signatures a cluster keeps: the first report's and the latest ones, at most
+    :data:`MAX_SIGNATURES` (bounded: a big cluster stays cheap to read and to match against)."""
+    if len(members) <= MAX_SIGNATURES:
+        return list(members)
+    return [members[0], *members[-(MAX_SIGNATURES - 1):]]
 
 
 def _time(raw: str) -> datetime:

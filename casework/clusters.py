@@ -42,6 +42,7 @@ from casework.clustermodel import (
     MergeReason,
     add_signature,
     cluster_event,
+    first_and_latest,
     new_cluster,
     with_case,
     with_risk,
@@ -55,8 +56,8 @@ from casework.store import CaseStore
 from connectors import UnifiedStatus, utc_now
 
 __all__ = ["CLOSED_STATUSES", "MAX_SIGNATURES", "Cluster", "ClusterConflict", "ClusterPage", "ClusterQuery",
-           "ClusterSort", "ClusterStore", "ClusterWrite", "MergeReason", "cluster_event", "new_cluster",
-           "with_case", "with_risk"]
+           "ClusterSort", "ClusterStore", "ClusterWrite", "MergeReason", "cluster_event", "first_and_latest",
+           "new_cluster", "with_case", "with_risk"]
 
 # The event types are casework.events' vocabulary: cluster.created (a new cluster with its first case),
 # cluster.updated (``change`` = case.clustered | status | dispatch), cluster.merged, cluster.split.
@@ -231,7 +232,7 @@ class ClusterStore:
         events: list[tuple[str, dict[str, str]]] = []
         assigned: dict[str, str] = {}
         for p in placed.placements:
-            if p.creates:
+            if p.decision is None:
                 real[p.cluster_id] = cluster_id = f"c{first + len(real) + 1}"
                 recurrence = real.get(p.recurrence_of or "", p.recurrence_of)
                 state = touched[cluster_id] = _Touched(new_cluster(cluster_id, p.case, recurrence), [], set())
@@ -245,7 +246,7 @@ class ClusterStore:
                 state.add(p)
                 events.append((CLUSTER_UPDATED, cluster_event(
                     state.cluster, state.sigs, first=p.case.key, change="case.clustered",
-                    score=f"{p.decision.score:.3f}" if p.decision else None)))
+                    score=f"{p.decision.score:.3f}")))
             assigned[p.case.key] = cluster_id
         return [state.write() for state in touched.values()], events, assigned
 
@@ -454,11 +455,10 @@ class _Touched:
     blocks: dict[str, float] = field(default_factory=dict)
 
     def add(self, placement: Placement) -> None:
-        if self.cases or not placement.creates:  # a new cluster's record already holds its first case
-            reason = MergeReason(placement.case.key, placement.matched_key,
-                                 placement.decision.score if placement.decision else 1.0,
-                                 placement.decision.signals.as_dict() if placement.decision else {}, "auto",
-                                 utc_now())
+        decision = placement.decision
+        if decision is not None:  # it joins; a new cluster's record already holds its first case
+            reason = MergeReason(placement.case.key, placement.matched_key, decision.score,
+                                 decision.signals.as_dict(), "auto", utc_now())
             self.cluster = with_case(self.cluster, placement.case, reason)
         self.sigs = add_signature(self.sigs, placement.sig)
         self.cases.append(placement.case)

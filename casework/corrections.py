@@ -17,12 +17,12 @@ from casework import keys
 from casework.clusterindex import memberships
 from casework.clusters import (
     MAX_RETRIES,
-    MAX_SIGNATURES,
     Cluster,
     ClusterConflict,
     ClusterStore,
     MergeReason,
     cluster_event,
+    first_and_latest,
     new_cluster,
     with_case,
     with_risk,
@@ -71,7 +71,7 @@ async def _merge_in(store: ClusterStore, pipe: Any, loaded: list[_Loaded], by: s
         merged = with_case(merged, case, MergeReason(case.key, None, 1.0, {}, f"manual:{by}", utc_now()))
     merged = replace(merged, manual=True)
     other_sigs = [s for _, more, _ in others for s in more]
-    kept = (sigs + other_sigs)[:1] + (sigs + other_sigs)[1:][-(MAX_SIGNATURES - 1):]
+    kept = first_and_latest(sigs + other_sigs)
     pipe.multi()
     store.write_in(pipe, merged, kept, old_ix=ix, cases=cases,
                    new_ix=ix.union(*(other_ix for _, _, other_ix in others)))
