@@ -4,8 +4,10 @@
   precision and recall of the clusters against ``/__sandbox/truth``, separately for the ``tune`` split
   (the thresholds were chosen on it) and the ``holdout`` split (places and phrasings kept out of tuning);
   then the same for more worlds (``QUALITY_SEEDS``, each its own stack) and pooled over all of them. One
-  world holds ~150 held-out cases, so one wrong merge moves its holdout precision by ~0.007 and the world
-  itself is generated at the current time: the pooled figure is the one to judge by.
+  world holds ~150 held-out cases, so one wrong merge moves its holdout precision by ~0.007: the pooled
+  figure is the one to judge by. Every world is generated at the start of the current week
+  (:func:`sandbox.world.week_start`, ``world_at`` in the figures): a world depends on the time of week it
+  is made at, so worlds made at the current time made the figure move from one day to the next.
   ``MINSHENG_BENCH_QUALITY_SEEDS`` (e.g. ``7`` or ``7,8,9``) sets the worlds.
 * ``scale(sizes)`` — a larger sandbox world (same generator, another seed) turned into case records and
   ingested + clustered into a fresh redis-server at each size: throughput of the fill (2 concurrent
@@ -123,9 +125,10 @@ def quality(running: Stack) -> dict[str, Any]:
     raw = os.environ.get("MINSHENG_BENCH_QUALITY_SEEDS")
     seeds = tuple(int(s) for s in raw.split(",")) if raw else QUALITY_SEEDS
     worlds = {running.seed: _world_quality(running)}
+    world_at = datetime.fromisoformat(running.world_at)
     for seed in seeds:
         if seed not in worlds:
-            with stack(seed) as other:
+            with stack(seed, world_at) as other:
                 worlds[seed] = _world_quality(other)
     pooled: dict[str, tuple[dict[str, str], dict[str, str]]] = {}
     for seed, splits in worlds.items():
@@ -134,7 +137,7 @@ def quality(running: Stack) -> dict[str, Any]:
             # the worlds' case, cluster and incident ids overlap: each is told by its seed
             into[0].update({f"{seed}/{key}": f"{seed}/{cluster}" for key, cluster in predicted.items()})
             into[1].update({f"{seed}/{key}": f"{seed}/{incident}" for key, incident in gold.items()})
-    figures: dict[str, Any] = {"seeds": sorted(worlds)}
+    figures: dict[str, Any] = {"seeds": sorted(worlds), "world_at": running.world_at}
     figures.update({split: scores(*pair) for split, pair in pooled.items()})
     figures["per_seed"] = {str(seed): {split: scores(*pair) for split, pair in splits.items()}
                            for seed, splits in sorted(worlds.items())}

@@ -12,9 +12,12 @@ import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 import httpx
+
+from sandbox.world import week_start
 
 
 def free_port() -> int:
@@ -46,6 +49,7 @@ class Stack:
     gateway_pid: int
     token: str = ""   # an access token of the demo account ``center`` (the graph needs a login)
     seed: int = 7     # the sandbox world's
+    world_at: str = ""  # the instant the sandbox world was generated at (ISO 8601)
 
     @property
     def headers(self) -> dict[str, str]:
@@ -102,13 +106,18 @@ def redis_server() -> Iterator[str]:
 
 
 @contextlib.contextmanager
-def stack(seed: int = 7) -> Iterator[Stack]:
-    """redis-server, `minsheng sandbox` and `minsheng up` as three processes, ready to query."""
+def stack(seed: int = 7, now: datetime | None = None) -> Iterator[Stack]:
+    """redis-server, `minsheng sandbox` and `minsheng up` as three processes, ready to query.
+
+    The sandbox world is generated at ``now``, by default the start of this week (``week_start``): the
+    same world, moved by whole weeks, whatever day the bench runs on, so figures compare across days.
+    """
     minsheng = str(Path(sys.executable).with_name("minsheng"))
     sandbox_port, gateway_port = free_port(), free_port()
     sandbox_url = f"http://127.0.0.1:{sandbox_port}"
+    at = (now or week_start()).isoformat()
     with redis_server() as redis_url, _process(
-            [minsheng, "sandbox", "--port", str(sandbox_port), "--seed", str(seed)]):
+            [minsheng, "sandbox", "--port", str(sandbox_port), "--seed", str(seed), "--now", at]):
         _wait(f"{sandbox_url}/__sandbox/stats", 60)
         env = {**os.environ, "REDIS_URL": redis_url, "PORT": str(gateway_port), "MINSHENG_SANDBOX": "0",
                "MINSHENG_SANDBOX_URL": sandbox_url, "MINSHENG_LOG_LEVEL": "warning",
@@ -116,4 +125,4 @@ def stack(seed: int = 7) -> Iterator[Stack]:
         with _process([minsheng, "up", "--port", str(gateway_port)], env=env) as gateway:
             gateway_url = f"http://127.0.0.1:{gateway_port}"
             _wait(f"{gateway_url}/readyz", 120)
-            yield Stack(redis_url, sandbox_url, gateway_url, gateway.pid, login(gateway_url), seed)
+            yield Stack(redis_url, sandbox_url, gateway_url, gateway.pid, login(gateway_url), seed, at)

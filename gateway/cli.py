@@ -1,10 +1,10 @@
 """``minsheng``: run the gateway, serve the sandbox channels, look into the quarantine.
 
-    minsheng up [--host H] [--port N]          the gateway (PORT / MINSHENG_HOST by default)
-    minsheng sandbox --port N [--seed S]        the six sandbox channel systems, each under /<key>/
-    minsheng quarantine [CHANNEL] [--limit N]   records that could not be taken in
-    minsheng connectors list | check KEY        installed connectors; check one configured channel
-    minsheng backfill CHANNEL --since DATE      take a channel's history in and cluster it (resumable)
+    minsheng up [--host H] [--port N]                  the gateway (PORT / MINSHENG_HOST by default)
+    minsheng sandbox --port N [--seed S] [--now ISO]   the sandbox channel systems, each under /<key>/
+    minsheng quarantine [CHANNEL] [--limit N]           records that could not be taken in
+    minsheng connectors list | check KEY                installed connectors; check one configured channel
+    minsheng backfill CHANNEL --since DATE              take a channel's history in and cluster it (resumable)
 """
 
 from __future__ import annotations
@@ -43,6 +43,8 @@ def _parser() -> argparse.ArgumentParser:
     sandbox.add_argument("--host", default="127.0.0.1")
     sandbox.add_argument("--port", type=int, required=True)
     sandbox.add_argument("--seed", type=int, default=7)
+    sandbox.add_argument("--now", metavar="ISO",
+                         help="generate the world at this instant, not the current time (a repeatable world)")
     sandbox.add_argument("--webhook", action="append", default=[], metavar="KEY=URL",
                          help="where a pushing channel sends its webhooks (repeatable)")
     quarantine = commands.add_parser("quarantine", help="list records that could not be taken in")
@@ -108,6 +110,7 @@ def _channel_problems(settings: Settings) -> list[str]:
 
 def _sandbox(args: argparse.Namespace) -> int:
     from sandbox.app import create_sandbox
+    from sandbox.world import parse_instant
 
     webhooks: dict[str, str] = {}
     for item in args.webhook:
@@ -116,7 +119,12 @@ def _sandbox(args: argparse.Namespace) -> int:
             print(f"minsheng: --webhook wants KEY=URL, got {item!r}", file=sys.stderr)
             return 2
         webhooks[key] = url
-    app = create_sandbox(args.seed, webhook_urls=webhooks)
+    try:
+        now = parse_instant(args.now) if args.now else None
+    except ValueError as exc:
+        print(f"minsheng: --now: {exc}", file=sys.stderr)
+        return 2
+    app = create_sandbox(args.seed, now, webhook_urls=webhooks)
     uvicorn.run(app, host=args.host, port=args.port, loop="uvloop", http="httptools", log_level="warning")
     return 0
 

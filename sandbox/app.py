@@ -35,7 +35,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import ASGIApp, Message
 
-from sandbox.world import CHANNELS, World, generate_world
+from sandbox.world import CHANNELS, World, generate_world, parse_instant
 
 __all__ = ["create_sandbox", "main"]
 
@@ -189,12 +189,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--incidents", type=int, default=400)
+    parser.add_argument("--now", type=_instant, metavar="ISO",
+                        help="generate the world at this instant, not the current time (a repeatable world)")
     parser.add_argument("--webhook", action="append", default=[], metavar="KEY=URL",
                         help="where a channel pushes webhooks, e.g. hotline12345=http://127.0.0.1:8000/hooks/hotline12345")
     args = parser.parse_args(argv)
     webhooks = dict(item.partition("=")[::2] for item in args.webhook)
     if any(not key or not url for key, url in webhooks.items()):
         parser.error("--webhook wants KEY=URL")
-    app = create_sandbox(args.seed, webhook_urls=webhooks, incidents=args.incidents)
+    app = create_sandbox(args.seed, args.now, webhook_urls=webhooks, incidents=args.incidents)
     uvicorn.run(app, host="127.0.0.1", port=args.port, log_level="warning")
     return 0
+
+
+def _instant(text: str) -> datetime:
+    try:
+        return parse_instant(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None

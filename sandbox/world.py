@@ -34,8 +34,10 @@ ticket uses), ``Incident.negative_of`` (the incident this one is a deliberate ha
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
+
+_BEIJING = timezone(timedelta(hours=8))  # the sandbox city's clock; China keeps no daylight saving
 
 CHANNELS = ("hotline12345", "mayor", "court", "legalaid", "petition", "open311", "shuji", "juzhang")
 
@@ -148,3 +150,26 @@ def generate_world(seed: int = 7, now: datetime | None = None, *, incidents: int
     elif now.tzinfo is None:
         now = now.replace(tzinfo=UTC)
     return generate(seed, now, incidents, days)
+
+
+def parse_instant(text: str) -> datetime:
+    """An ISO 8601 instant for ``--now`` (naive is taken as UTC); ``ValueError`` names what was wrong."""
+    try:
+        at = datetime.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"not an ISO 8601 date and time: {text!r}") from None
+    return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
+
+
+def week_start(at: datetime | None = None) -> datetime:
+    """The latest Monday 00:00 Beijing time at or before ``at`` (default: now), as an aware UTC datetime.
+
+    The world a seed makes depends on the time of week it is generated at (ticket times, stages and the
+    mix of reports move with it), so worlds generated on different days are different samples. Worlds
+    generated whole weeks apart are the same world moved by those weeks; only what spells a date (ID
+    numbers' birthdays, date-stamped source ids) differs. A figure measured on ``week_start()``'s world
+    is therefore comparable from one day to the next, and the world stays within the last week.
+    """
+    at = (at or datetime.now(UTC)).astimezone(_BEIJING)
+    monday = (at - timedelta(days=at.weekday())).replace(hour=0, minute=0, second=0, microsecond=0)
+    return monday.astimezone(UTC)
