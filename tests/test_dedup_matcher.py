@@ -149,3 +149,18 @@ def test_an_old_report_needs_near_identical_words(reference: Reference) -> None:
     b = _case("mayor:2", "瑞和山庄消防通道被堵",
               "瑞和山庄的消防通道又被商户堆满货物，救护车都开不进来。", hours=24 * 9)
     assert not _merge(reference, a, b)
+
+
+def test_the_same_kind_of_problem_at_one_place_days_apart_needs_the_same_words(reference: Reference) -> None:
+    # two complaints about one estate's management three days apart: the lift, then the gate
+    lift = _case("hotline12345:1", "翠林苑物业不作为",
+                 "翠林苑小区电梯经常坏，报修好几天都没人来，业主群里很多人都有意见，请求督促物业整改。",
+                 address="光明大道88号翠林苑")
+    gate = _case("mayor:2", "翠林苑物业服务差",
+                 "翠林苑小区门禁形同虚设，外来人员随便进出，业主群里很多人都有意见，请求督促物业整改。",
+                 address="光明大道88号翠林苑", hours=72)
+    lift_again = _case("petition:3", "翠林苑电梯坏了没人修",
+                       "翠林苑小区的电梯经常坏，报修好几天都没有人来修，业主群里很多人有意见，请求督促物业整改到位。",
+                       address="光明大道88号翠林苑", hours=80)
+    assert not _merge(reference, lift, gate)
+    assert _merge(reference, lift, lift_again)
