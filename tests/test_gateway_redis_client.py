@@ -28,11 +28,11 @@ async def test_commands_reach_redis_as_redis_py_packs_them(redis_url: str) -> No
             ("东能华府".encode(), float("-inf")), (b"b", 0.30000000000000004), (b"c", 1.0), (b"d", 7.0)]
         async with client.pipeline(transaction=True) as pipe:
             pipe.hset("民声:h", mapping={"标题": "噪音扰民", "n": 3, "raw": b"\x00\xff",
-                                         "view": memoryview(b"mv")})
+                                         "view": memoryview(b"mv"), "array": bytearray(b"ba")})
             pipe.hgetall("民声:h")
             _, stored = await pipe.execute()
         assert stored == {"标题".encode(): "噪音扰民".encode(), b"n": b"3", b"raw": b"\x00\xff",
-                          b"view": b"mv"}
+                          b"view": b"mv", b"array": b"ba"}
         assert "maxmemory" in {k.decode() if isinstance(k, bytes) else k
                                for k in await client.config_get("maxmemory")}  # 'CONFIG GET': two words
         with pytest.raises(DataError):
