@@ -34,6 +34,7 @@ key                                            holds
 ``ms:{ix}:cl:seq``                             counter: the last cluster number handed out
 ``ms:{ix}:cl:of``                              hash: case key → its cluster id
 ``ms:{ix}:cl:pending``                         set: cases stored but not yet clustered
+``ms:{ix}:cl:lock``                            string (TTL): the replica clustering a page now
 ``ms:{ix}:cl:by:<order>``                      zset: clusters by last report / reports / risk / deadline
 ``ms:{ix}:cl:ch|st|rg|ct|dep|who:<value>``     set: clusters by channel, status, region, category …
 ``ms:{ix}:cl:overdue``                         set: clusters past their deadline (dispatch keeps it)
@@ -56,6 +57,7 @@ __all__ = [
     "ALL_CASES",
     "BACKFILL_CURSORS",
     "CHANNELS",
+    "CLUSTERING_LOCK",
     "CLUSTER_GENERATION",
     "CLUSTER_OF",
     "CLUSTER_OVERDUE",
@@ -206,6 +208,7 @@ CLUSTER_SEQUENCE = f"{INDEX}:cl:seq"
 CLUSTER_OF = f"{INDEX}:cl:of"
 CLUSTER_SIGNATURES = f"{INDEX}:cl:sigs"
 CLUSTER_PENDING = f"{INDEX}:cl:pending"
+CLUSTERING_LOCK = f"{INDEX}:cl:lock"
 CLUSTER_OVERDUE = f"{INDEX}:cl:overdue"
 CLUSTER_GENERATION = f"{INDEX}:cl:gen"
 BACKFILL_CURSORS = f"{PREFIX}:backfill"

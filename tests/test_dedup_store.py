@@ -296,3 +296,37 @@ async def test_two_replicas_clustering_one_incident_at_once_make_one_cluster(
     results = await asyncio.gather(*(replica.assign_many(page)
                                      for replica, page in zip(replicas, pages, strict=True)))
     assert len({cluster_id for found in results for cluster_id in found}) == 1
+
+
+async def test_two_replicas_take_turns_rather_than_deciding_a_page_twice(
+        redis_client: Any, reference: Reference, monkeypatch: pytest.MonkeyPatch) -> None:
+    replicas = [ClusterStore(redis_client, CaseStore(redis_client, reference), reference) for _ in range(2)]
+    pages = [await _stored(replicas[0], [_record(channel, f"{channel}-{n}", hours=n + side / 2,
+                                                 phone=f"139{side}{n:07d}") for n in range(3)])
+             for side, channel in enumerate(("hotline12345", "mayor"))]
+    decisions = 0
+    decide = ClusterStore._assign_once
+
+    async def counted(store: ClusterStore, pipe: Any, batch: Any) -> dict[str, str]:
+        nonlocal decisions
+        decisions += 1
+        return await decide(store, pipe, batch)
+
+    monkeypatch.setattr(ClusterStore, "_assign_once", counted)
+    results = await asyncio.gather(*(replica.assign_many(page)
+                                     for replica, page in zip(replicas, pages, strict=True)))
+    assert decisions == 2  # one per page: neither was thrown away because the other wrote first
+    assert len({cluster_id for found in results for cluster_id in found}) == 1
+    assert not await redis_client.exists(keys.CLUSTERING_LOCK)
+
+
+async def test_a_lock_nobody_releases_delays_clustering_but_does_not_stop_it(
+        clusters: ClusterStore, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    monkeypatch.setattr("casework.clusters.LOCK_SECONDS", 0.2)
+    await clusters.redis.set(keys.CLUSTERING_LOCK, "a-replica-that-lost-its-way")  # no expiry at all
+    [(key, case)] = await _stored(clusters, [_record("hotline12345", "A1")])
+    [cluster_id] = await clusters.assign_many([(key, case)])
+    assert cluster_id is not None
+    assert await clusters.cluster_of(key) == cluster_id
+    assert "clustering without the lock" in caplog.text
+    assert await clusters.redis.get(keys.CLUSTERING_LOCK) == b"a-replica-that-lost-its-way"  # not ours
