@@ -14,11 +14,13 @@
   writers, each taking pages of 50 records as intake takes a channel's page: the page stored in one
   write, then its new cases clustered together, in order), then, with the store at that size, per-case dedup
   latency p50/p99 and the candidates the matcher examined per new case (flat when retrieval is
-  indexed), and Redis memory per case. The world grows over time, not in density: its reports are
-  spread over ``size / CASES_PER_DAY`` days (at least the demo's 60), as a city's store reaches a million
-  cases through years of appeals — packing 1M reports into the same 60 days and places would put ~100
-  reports of one kind at one place in a day, and the figures would measure ever larger clusters
-  (`mean_cases_per_cluster` shows the density each size ran at).
+  indexed), Redis memory per case, and the fill's CPU per case (this process's and redis-server's:
+  on the 2-core machine their sum bounds what two processes could reach). The world grows over time,
+  not in density: its reports are spread over ``size / CASES_PER_DAY`` days (at least the demo's
+  60), as a city's store reaches a million cases through years of appeals — packing 1M reports into
+  the same 60 days and places would put ~100 reports of one kind at one place in a day, and the
+  figures would measure ever larger clusters (`mean_cases_per_cluster` shows the density each size
+  ran at).
   ``MINSHENG_BENCH_DEDUP_SIZES`` (e.g. ``10000,100000,1000000``) sets the sizes (default 10k only).
   The fill runs as the gateway's intake runs: on uvloop (gateway/cli.py), with the gateway's Redis
   client (gateway/embedded.py). Up to 100k, the fill is then run again into an empty store by two
@@ -226,7 +228,9 @@ async def _one_size(redis_url: str, size: int, records: list[CaseRecord],
     baseline = int((await client.info("memory"))["used_memory"])
     store = CaseStore(client, reference)
     clusters = ClusterStore(client, store, reference)
+    redis_cpu, python_cpu = await _redis_cpu(client), time.process_time()
     throughput = await _fill(clusters, records[:size])
+    python_cpu, redis_cpu = time.process_time() - python_cpu, await _redis_cpu(client) - redis_cpu
     memory = int((await client.info("memory"))["used_memory"]) - baseline
     clusters_made = int(await client.zcard(keys.cluster_order("last")))
     clusters.record_examined = True
@@ -239,6 +243,8 @@ async def _one_size(redis_url: str, size: int, records: list[CaseRecord],
     await client.aclose()
     examined = clusters.examined
     return {"cases": size, "ingest_and_cluster_per_second": round(throughput),
+            "python_cpu_ms_per_case": round(python_cpu * 1000 / size, 3),
+            "redis_cpu_ms_per_case": round(redis_cpu * 1000 / size, 3),
             "dedup_ms_p50": round(statistics.median(latencies), 2),
             "dedup_ms_p99": round(sorted(latencies)[int(len(latencies) * 0.99) - 1], 2),
             "candidates_examined_mean": round(statistics.mean(examined), 1),
@@ -246,6 +252,12 @@ async def _one_size(redis_url: str, size: int, records: list[CaseRecord],
             "redis_bytes_per_case": round(memory / size),
             "days_spanned": round(_days(size + PROBES)),
             "mean_cases_per_cluster": round(size / max(clusters_made, 1), 2)}
+
+
+async def _redis_cpu(client: Any) -> float:
+    """redis-server's CPU seconds so far (``INFO cpu``; ``commandstats`` counts what runs inside
+    ``EVAL`` and ``EXEC`` twice)."""
+    return _cpu_seconds(await client.info("cpu"))
 
 
 def scale(sizes: tuple[int, ...] | None = None) -> dict[str, Any]:
@@ -273,6 +285,7 @@ def scale(sizes: tuple[int, ...] | None = None) -> dict[str, Any]:
     return {"sizes": runs, "probes_per_size": PROBES, "writers": WRITERS, "page": PAGE,
             "note": "one Python process on the machine's cores, redis-server without persistence; latency is "
                     "one new case's clustering (retrieve + score + MULTI) with the store at that size; "
+                    "`*_cpu_ms_per_case`: the fill's CPU (this process; redis-server by INFO cpu); "
                     "`replicas`: the same fill into an empty store by processes that split the channels as "
                     "gateway replicas do"}
 
@@ -290,7 +303,8 @@ def _split_fill(url: str, records: list[CaseRecord], reference: Reference, count
     parts = [[record for record in records if owners[record.channel] == name] for name in names]
     _flush(url)
     context = multiprocessing.get_context("fork")  # the children share the parent's records
-    finished: multiprocessing.queues.Queue[float] = context.Queue()
+    finished: multiprocessing.queues.Queue[tuple[float, float]] = context.Queue()
+    redis_cpu = _redis_cpu_now(url)
     started = time.time() + 2.0  # every child loaded and connected before the clock starts
     children = [context.Process(target=_fill_part, args=(url, part, reference, started, finished),
                                 kwargs={"writers": WRITERS}) for part in parts]
@@ -300,26 +314,43 @@ def _split_fill(url: str, records: list[CaseRecord], reference: Reference, count
         child.join()
     if any(child.exitcode != 0 for child in children):
         raise RuntimeError(f"a fill process failed: exit codes {[child.exitcode for child in children]}")
-    wall = max(finished.get(timeout=10) for _ in children) - started
-    return {"processes": count, "ingest_and_cluster_per_second": round(len(records) / wall),
+    ends, python_cpu = zip(*(finished.get(timeout=10) for _ in children), strict=True)
+    redis_cpu = _redis_cpu_now(url) - redis_cpu
+    return {"processes": count, "ingest_and_cluster_per_second": round(len(records) / (max(ends) - started)),
+            "python_cpu_ms_per_case": round(sum(python_cpu) * 1000 / len(records), 3),
+            "redis_cpu_ms_per_case": round(redis_cpu * 1000 / len(records), 3),
             "cases_per_process": [len(part) for part in parts]}
 
 
 def _fill_part(url: str, records: list[CaseRecord], reference: Reference, started: float,
-               finished: multiprocessing.queues.Queue[float], *, writers: int) -> None:
+               finished: multiprocessing.queues.Queue[tuple[float, float]], *, writers: int) -> None:
     finished.put(uvloop.run(_fill_from(url, records, reference, started, writers)))
 
 
 async def _fill_from(url: str, records: list[CaseRecord], reference: Reference, started: float,
-                     writers: int) -> float:
+                     writers: int) -> tuple[float, float]:
+    """The fill of ``records`` from ``started`` on: when it ended, and this process's CPU seconds."""
     client = redis_client(url)
     try:
         await client.ping()
         await asyncio.sleep(max(0.0, started - time.time()))
+        cpu = time.process_time()
         await _fill(ClusterStore(client, CaseStore(client, reference), reference), records, writers)
-        return time.time()
+        return time.time(), time.process_time() - cpu
     finally:
         await client.aclose()
+
+
+def _redis_cpu_now(url: str) -> float:
+    client = redis.Redis.from_url(url)
+    try:
+        return _cpu_seconds(client.info("cpu"))
+    finally:
+        client.close()
+
+
+def _cpu_seconds(info: Mapping[str, Any]) -> float:
+    return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
 
 
 def _flush(url: str) -> None:
