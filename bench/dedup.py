@@ -228,9 +228,9 @@ async def _one_size(redis_url: str, size: int, records: list[CaseRecord],
     baseline = int((await client.info("memory"))["used_memory"])
     store = CaseStore(client, reference)
     clusters = ClusterStore(client, store, reference)
-    redis_cpu, python_cpu = await _redis_cpu(client), time.process_time()
+    redis_cpu, python_cpu = _redis_cpu(redis_url), time.process_time()
     throughput = await _fill(clusters, records[:size])
-    python_cpu, redis_cpu = time.process_time() - python_cpu, await _redis_cpu(client) - redis_cpu
+    python_cpu, redis_cpu = time.process_time() - python_cpu, _redis_cpu(redis_url) - redis_cpu
     memory = int((await client.info("memory"))["used_memory"]) - baseline
     clusters_made = int(await client.zcard(keys.cluster_order("last")))
     clusters.record_examined = True
@@ -252,12 +252,6 @@ async def _one_size(redis_url: str, size: int, records: list[CaseRecord],
             "redis_bytes_per_case": round(memory / size),
             "days_spanned": round(_days(size + PROBES)),
             "mean_cases_per_cluster": round(size / max(clusters_made, 1), 2)}
-
-
-async def _redis_cpu(client: Any) -> float:
-    """redis-server's CPU seconds so far (``INFO cpu``; ``commandstats`` counts what runs inside
-    ``EVAL`` and ``EXEC`` twice)."""
-    return _cpu_seconds(await client.info("cpu"))
 
 
 def scale(sizes: tuple[int, ...] | None = None) -> dict[str, Any]:
@@ -304,7 +298,7 @@ def _split_fill(url: str, records: list[CaseRecord], reference: Reference, count
     _flush(url)
     context = multiprocessing.get_context("fork")  # the children share the parent's records
     finished: multiprocessing.queues.Queue[tuple[float, float]] = context.Queue()
-    redis_cpu = _redis_cpu_now(url)
+    redis_cpu = _redis_cpu(url)
     started = time.time() + 2.0  # every child loaded and connected before the clock starts
     children = [context.Process(target=_fill_part, args=(url, part, reference, started, finished),
                                 kwargs={"writers": WRITERS}) for part in parts]
@@ -315,7 +309,7 @@ def _split_fill(url: str, records: list[CaseRecord], reference: Reference, count
     if any(child.exitcode != 0 for child in children):
         raise RuntimeError(f"a fill process failed: exit codes {[child.exitcode for child in children]}")
     ends, python_cpu = zip(*(finished.get(timeout=10) for _ in children), strict=True)
-    redis_cpu = _redis_cpu_now(url) - redis_cpu
+    redis_cpu = _redis_cpu(url) - redis_cpu
     return {"processes": count, "ingest_and_cluster_per_second": round(len(records) / (max(ends) - started)),
             "python_cpu_ms_per_case": round(sum(python_cpu) * 1000 / len(records), 3),
             "redis_cpu_ms_per_case": round(redis_cpu * 1000 / len(records), 3),
@@ -341,16 +335,15 @@ async def _fill_from(url: str, records: list[CaseRecord], reference: Reference, 
         await client.aclose()
 
 
-def _redis_cpu_now(url: str) -> float:
+def _redis_cpu(url: str) -> float:
+    """redis-server's CPU seconds so far (``INFO cpu``; ``commandstats`` counts what runs inside
+    ``EVAL`` and ``EXEC`` twice). Read between fills, so a blocking client does no harm."""
     client = redis.Redis.from_url(url)
     try:
-        return _cpu_seconds(client.info("cpu"))
+        found = client.info("cpu")
+        return float(found["used_cpu_user"]) + float(found["used_cpu_sys"])
     finally:
         client.close()
-
-
-def _cpu_seconds(info: Mapping[str, Any]) -> float:
-    return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
 
 
 def _flush(url: str) -> None:
