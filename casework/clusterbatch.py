@@ -100,6 +100,11 @@ class _Page:
         the nearest in time on either side (newest first before it, oldest first after it)."""
         found: list[str] = []
         for block, stored in zip(sig.blocks(), retrieved, strict=True):
+            if block not in self.filed:
+                # the page wrote nothing here: the store's answer is already these, in this order
+                # (newest first up to the case's time, then oldest first; ids break ties as Redis does)
+                found += [c for c, _ in stored]
+                continue
             scores = dict(stored)
             scores.update(self.filed.get(block, {}))
             before = sorted(((t, c) for c, t in scores.items() if t <= sig.at), reverse=True)
