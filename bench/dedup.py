@@ -23,9 +23,10 @@
   ran at).
   ``MINSHENG_BENCH_DEDUP_SIZES`` (e.g. ``10000,100000,1000000``) sets the sizes (default 10k only).
   The fill runs as the gateway's intake runs: on uvloop (gateway/cli.py), with the gateway's Redis
-  client (gateway/embedded.py). Up to 100k, the fill is then run again into an empty store by two
-  processes (``replicas``), each taking the channels :func:`casework.synclease.plan` deals to it, weighed
-  by their cases: what two gateway replicas on the 2-core machine do.
+  client (gateway/embedded.py) and garbage-collector threshold (gateway/runtime.py). Up to 100k, the
+  fill is then run again into an empty store by two processes (``replicas``), each taking the channels
+  :func:`casework.synclease.plan` deals to it, weighed by their cases: what two gateway replicas on
+  the 2-core machine do.
 """
 
 from __future__ import annotations
@@ -61,6 +62,8 @@ from casework.store import CaseStore
 from casework.synclease import channel_weight, plan
 from connectors import CaseRecord, Party, Place, UnifiedStatus
 from gateway.embedded import redis_client
+from gateway.runtime import tune_gc
+from gateway.settings import Settings
 
 REPLICAS = 2
 """Processes of the split fill: one per core of the 2-core machine the targets are set for."""
@@ -260,28 +263,38 @@ def scale(sizes: tuple[int, ...] | None = None) -> dict[str, Any]:
     chosen = sizes or (tuple(int(s) for s in raw.split(",")) if raw else DEFAULT_SIZES)
     reference = Reference.load()
     runs = []
-    with _plain_redis() as url:
-        for size in chosen:
-            records = _records(size + PROBES)
-            # The bench holds every record of the fill in memory (1M at the largest size); a gateway
-            # holds a page. Frozen, they are not traversed by each full garbage collection, which would
-            # otherwise charge the matcher for the bench's own input as the size grows.
-            gc.collect()
-            gc.freeze()
-            try:
-                _flush(url)
-                figures = uvloop.run(_one_size(url, size, records, reference))
-                if size <= SPLIT_MAX_SIZE:
-                    figures["replicas"] = _split_fill(url, records[:size], reference, REPLICAS)
-            finally:
-                gc.unfreeze()
-            runs.append(figures)
-    return {"sizes": runs, "probes_per_size": PROBES, "writers": WRITERS, "page": PAGE,
+    collector = tune_gc(Settings().gc_young)  # as `minsheng up` and `minsheng backfill` set it
+    young = gc.get_threshold()[0]
+    try:
+        with _plain_redis() as url:
+            for size in chosen:
+                runs.append(_at_size(url, size, reference))
+    finally:
+        gc.set_threshold(*collector)
+    return {"sizes": runs, "probes_per_size": PROBES, "writers": WRITERS, "page": PAGE, "gc_young": young,
             "note": "one Python process on the machine's cores, redis-server without persistence; latency is "
                     "one new case's clustering (retrieve + score + MULTI) with the store at that size; "
                     "`*_cpu_ms_per_case`: the fill's CPU (this process; redis-server by INFO cpu); "
                     "`replicas`: the same fill into an empty store by processes that split the channels as "
-                    "gateway replicas do"}
+                    "gateway replicas do; `gc_young`: the garbage collector's young threshold, as the "
+                    "gateway sets it (MINSHENG_GC_YOUNG)"}
+
+
+def _at_size(url: str, size: int, reference: Reference) -> dict[str, Any]:
+    records = _records(size + PROBES)
+    # The bench holds every record of the fill in memory (1M at the largest size); a gateway holds a
+    # page. Frozen, they are not traversed by each full garbage collection, which would otherwise
+    # charge the matcher for the bench's own input as the size grows.
+    gc.collect()
+    gc.freeze()
+    try:
+        _flush(url)
+        figures = uvloop.run(_one_size(url, size, records, reference))
+        if size <= SPLIT_MAX_SIZE:
+            figures["replicas"] = _split_fill(url, records[:size], reference, REPLICAS)
+    finally:
+        gc.unfreeze()
+    return figures
 
 
 # -- the fill split over processes, as replicas split the channels --------------------------------

@@ -24,6 +24,7 @@ import uvicorn
 from connectors import ConfigError
 from gateway import connectors_cli
 from gateway.channels import load_channels
+from gateway.runtime import tune_gc
 from gateway.settings import Settings
 
 __all__ = ["main"]
@@ -87,6 +88,7 @@ def _up(args: argparse.Namespace) -> int:
         return 2
     from gateway.app import create_app
 
+    tune_gc(settings.gc_young)
     uvicorn.run(functools.partial(create_app, settings), factory=True, host=settings.host, port=settings.port,
                 loop="uvloop", http="httptools", log_level=settings.log_level.lower(), proxy_headers=True,
                 lifespan="on", access_log=settings.log_level.lower() == "debug",
@@ -169,6 +171,7 @@ def _backfill(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return 2
     _configure_logging("warning")
+    tune_gc(settings.gc_young)
     try:
         state = asyncio.run(_run_backfill(settings, args.channel, args.since, args.restart))
     except KeyError:

@@ -60,6 +60,8 @@ variable                    meaning (default)
 ``MINSHENG_RATE_LIMIT_OPERATIONS`` operations per client per window; 0: no limit (600)
 ``MINSHENG_RATE_LIMIT_ROOT_FIELDS`` root fields per client per window; 0: no limit (2000)
 ``MINSHENG_RATE_LIMIT_WINDOW`` seconds of one rate-limit window (60)
+``MINSHENG_GC_YOUNG``        new objects the garbage collector lets build up before it looks for cycles
+                            (``minsheng up`` and ``minsheng backfill`` set it); 0: Python's 700 (10000)
 =========================== ===================================================================
 """
 
@@ -131,6 +133,7 @@ class Settings(BaseSettings):
     ws_keepalive: float = Field(15.0, ge=0, validation_alias=_env("MINSHENG_WS_KEEPALIVE"))
     ws_max_subscriptions: int = Field(20, ge=1, validation_alias=_env("MINSHENG_WS_MAX_SUBSCRIPTIONS"))
     auto_dispatch: bool = Field(True, validation_alias=_env("MINSHENG_AUTO_DISPATCH"))
+    gc_young: int = Field(10_000, ge=0, validation_alias=_env("MINSHENG_GC_YOUNG"))
 
     @property
     def allowed_origins(self) -> tuple[str, ...]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -15,6 +17,15 @@ from tests.e2e import SandboxServer, redis_db_url, write_channels_file
 BACKFILL_DB = 12
 
 
+@pytest.fixture
+def collector() -> Iterator[None]:
+    """The garbage collector's thresholds as they were: the command sets them for its process."""
+    before = gc.get_threshold()
+    yield
+    gc.set_threshold(*before)
+
+
+@pytest.mark.usefixtures("collector")
 def test_backfill_takes_history_in_and_resumes(sandbox: SandboxServer, redis_url: str, tmp_path: Path,
                                                monkeypatch: pytest.MonkeyPatch,
                                                capsys: pytest.CaptureFixture[str]) -> None:
@@ -22,7 +33,10 @@ def test_backfill_takes_history_in_and_resumes(sandbox: SandboxServer, redis_url
     monkeypatch.setenv("REDIS_URL", url)
     channels_file = write_channels_file(tmp_path, sandbox.url, only=("open311",))
     monkeypatch.setenv("MINSHENG_CHANNELS_FILE", str(channels_file))
+    monkeypatch.setenv("MINSHENG_GC_YOUNG", "4321")
+    older = gc.get_threshold()[1:]
     assert main(["backfill", "open311", "--since", "2000-01-01"]) == 0
+    assert gc.get_threshold() == (4321, *older)  # the young threshold as configured, the rest kept
     first = capsys.readouterr().err
     client = redis.Redis.from_url(url)
     cases = [k.decode() for k in client.zrange(keys.ALL_CASES, 0, -1)]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from pathlib import Path
 
 import pytest
@@ -9,6 +10,7 @@ import pytest
 from connectors import ConfigError
 from gateway.channels import load_channels
 from gateway.cli import main
+from gateway.runtime import tune_gc
 from gateway.settings import DEFAULT_CHANNELS_FILE, Settings
 
 KNOWN = ("hotline12345", "mayor", "court", "legalaid", "petition", "open311", "declarative")
@@ -112,3 +114,18 @@ def test_minsheng_up_lists_the_problems_and_stops(tmp_path: Path, monkeypatch: p
     err = capsys.readouterr().err
     assert "unknown connector 'nosuch'" in err
     assert "base_url" in err
+
+
+def test_the_collector_threshold_is_set_or_left(monkeypatch: pytest.MonkeyPatch) -> None:
+    before = gc.get_threshold()
+    try:
+        assert Settings().gc_young == 10_000
+        assert tune_gc(0) == before
+        assert gc.get_threshold() == before  # 0: Python's own threshold stays
+        assert tune_gc(12_345) == before
+        assert gc.get_threshold() == (12_345, *before[1:])
+        monkeypatch.setenv("MINSHENG_GC_YOUNG", "-1")
+        with pytest.raises(ValueError, match="MINSHENG_GC_YOUNG"):
+            Settings()
+    finally:
+        gc.set_threshold(*before)
