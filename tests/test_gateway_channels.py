@@ -117,6 +117,7 @@ def test_minsheng_up_lists_the_problems_and_stops(tmp_path: Path, monkeypatch: p
 
 
 def test_the_collector_threshold_is_set_or_left(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("MINSHENG_GC_YOUNG", raising=False)
     before = gc.get_threshold()
     try:
         assert Settings().gc_young == 10_000
