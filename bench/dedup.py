@@ -15,7 +15,8 @@
   write, then its new cases clustered together, in order), then, with the store at that size, per-case dedup
   latency p50/p99 and the candidates the matcher examined per new case (flat when retrieval is
   indexed), Redis memory per case, and the fill's CPU per case (this process's and redis-server's:
-  on the 2-core machine their sum bounds what two processes could reach). The world grows over time,
+  on the 2-core machine their sum bounds what two processes could reach; ``gc_ms_per_case`` is the
+  part of this process's that went to garbage collections). The world grows over time,
   not in density: its reports are spread over ``size / CASES_PER_DAY`` days (at least the demo's
   60), as a city's store reaches a million cases through years of appeals — packing 1M reports into
   the same 60 days and places would put ~100 reports of one kind at one place in a day, and the
@@ -232,7 +233,8 @@ async def _one_size(redis_url: str, size: int, records: list[CaseRecord],
     store = CaseStore(client, reference)
     clusters = ClusterStore(client, store, reference)
     redis_cpu, python_cpu = _redis_cpu(redis_url), time.process_time()
-    throughput = await _fill(clusters, records[:size])
+    with _collector_time() as collecting:
+        throughput = await _fill(clusters, records[:size])
     python_cpu, redis_cpu = time.process_time() - python_cpu, _redis_cpu(redis_url) - redis_cpu
     memory = int((await client.info("memory"))["used_memory"]) - baseline
     clusters_made = int(await client.zcard(keys.cluster_order("last")))
@@ -248,6 +250,7 @@ async def _one_size(redis_url: str, size: int, records: list[CaseRecord],
     return {"cases": size, "ingest_and_cluster_per_second": round(throughput),
             "python_cpu_ms_per_case": round(python_cpu * 1000 / size, 3),
             "redis_cpu_ms_per_case": round(redis_cpu * 1000 / size, 3),
+            "gc_ms_per_case": round(sum(collecting) * 1000 / size, 3),
             "dedup_ms_p50": round(statistics.median(latencies), 2),
             "dedup_ms_p99": round(sorted(latencies)[int(len(latencies) * 0.99) - 1], 2),
             "candidates_examined_mean": round(statistics.mean(examined), 1),
@@ -255,6 +258,26 @@ async def _one_size(redis_url: str, size: int, records: list[CaseRecord],
             "redis_bytes_per_case": round(memory / size),
             "days_spanned": round(_days(size + PROBES)),
             "mean_cases_per_cluster": round(size / max(clusters_made, 1), 2)}
+
+
+@contextmanager
+def _collector_time() -> Iterator[list[float]]:
+    """The seconds each garbage collection took while inside (``gc.callbacks``): a share of the fill's
+    Python time that grows with what the process keeps alive, not with the work per case."""
+    spent: list[float] = []
+    started = [0.0]
+
+    def timed(phase: str, _info: dict[str, int]) -> None:
+        if phase == "start":
+            started[0] = time.perf_counter()
+        else:
+            spent.append(time.perf_counter() - started[0])
+
+    gc.callbacks.append(timed)
+    try:
+        yield spent
+    finally:
+        gc.callbacks.remove(timed)
 
 
 def scale(sizes: tuple[int, ...] | None = None) -> dict[str, Any]:
@@ -275,6 +298,7 @@ def scale(sizes: tuple[int, ...] | None = None) -> dict[str, Any]:
             "note": "one Python process on the machine's cores, redis-server without persistence; latency is "
                     "one new case's clustering (retrieve + score + MULTI) with the store at that size; "
                     "`*_cpu_ms_per_case`: the fill's CPU (this process; redis-server by INFO cpu); "
+                    "`gc_ms_per_case`: the part of this process's spent in garbage collections; "
                     "`replicas`: the same fill into an empty store by processes that split the channels as "
                     "gateway replicas do; `gc_young`: the garbage collector's young threshold, as the "
                     "gateway sets it (MINSHENG_GC_YOUNG)"}
