@@ -106,7 +106,7 @@ class _Page:
                 found += [c for c, _ in stored]
                 continue
             scores = dict(stored)
-            scores.update(self.filed.get(block, {}))
+            scores.update(self.filed[block])
             before = sorted(((t, c) for c, t in scores.items() if t <= sig.at), reverse=True)
             after = sorted((t, c) for c, t in scores.items() if t > sig.at)
             found += [c for _, c in before[:BLOCK_FETCH]] + [c for _, c in after[:BLOCK_FETCH]]
