@@ -216,7 +216,7 @@ def _regions(region_id: str | None, reference: Reference) -> tuple[str | None, s
 def _problem_grams(text: str, places: Iterable[str]) -> frozenset[str]:
     """Bigrams of the words about the problem: place names and form boilerplate removed."""
     cleaned = " ".join(runs(text))
-    for place in sorted(set(places), key=len, reverse=True):
+    for place in sorted(set(places), key=lambda name: (-len(name), name)):
         cleaned = cleaned.replace(place, " ")
     grams = {w[i:i + 2] for w in cleaned.split() for i in range(len(w) - 1)}
     stop = _words().boilerplate
