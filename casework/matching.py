@@ -53,7 +53,11 @@ class PlaceMatcher:
                              for level, names in self._full.items()}
         self._short_sorted = {level: sorted(names, key=len, reverse=True)
                               for level, names in self._short.items()}
-        self._all_full = sorted({n for names in self._full.values() for n in names}, key=len, reverse=True)
+        # Names of one length in a fixed order, not a set's (which changes with the process's hash seed):
+        # two that overlap in a text (光明街道 and 道口网格 in 光明街道口网格) leave different text when
+        # blanked out in a different order.
+        self._all_full = sorted({n for names in self._full.values() for n in names},
+                                key=lambda name: (-len(name), name))
 
     def resolve(self, place: Place) -> str | None:
         fields = {name: normalise(getattr(place, name)) for name in
