@@ -9,7 +9,8 @@ command, decides here — in CPU only — and writes every cluster it touched on
 of a case's blocking keys it takes the :data:`~casework.dedup.BLOCK_FETCH` clusters nearest in time on
 either side among those the store holds there *and* those earlier cases of the page created or joined
 there (with the times and signatures as the page left them), so it sees the candidates one-by-one
-retrieval would have read.
+retrieval would have read. Before the case, both reach back only as far as a cluster can still take it
+(:func:`~casework.dedup.oldest_candidate`).
 
 A stored cluster's record (is it still open?) is not needed to decide, only to write: ``place``
 assumes an unread cluster open and lists it in :attr:`Placements.unread`; the store reads those and
@@ -26,7 +27,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from casework.clustermodel import CLOSED_STATUSES, Cluster, first_and_latest
-from casework.dedup import BLOCK_FETCH, Decision, Signature, Thresholds, match
+from casework.dedup import BLOCK_FETCH, Decision, Signature, Thresholds, match, oldest_candidate
 from casework.model import StoredCase
 
 if TYPE_CHECKING:
@@ -95,9 +96,10 @@ class _Page:
         for block in sig.blocks():  # as the store files it: under the new case's keys, at its last report
             self.filed.setdefault(block, {})[cluster_id] = last
 
-    def nearest(self, sig: Signature, retrieved: Sequence[Filed]) -> list[str]:
+    def nearest(self, sig: Signature, retrieved: Sequence[Filed], oldest: float) -> list[str]:
         """The clusters one-by-one retrieval would read for ``sig`` now: under each of its blocking keys,
-        the nearest in time on either side (newest first before it, oldest first after it)."""
+        the nearest in time on either side (newest first before it, back to ``oldest``; oldest first
+        after it)."""
         found: list[str] = []
         for block, stored in zip(sig.blocks(), retrieved, strict=True):
             if block not in self.filed:
@@ -107,7 +109,7 @@ class _Page:
                 continue
             scores = dict(stored)
             scores.update(self.filed[block])
-            before = sorted(((t, c) for c, t in scores.items() if t <= sig.at), reverse=True)
+            before = sorted(((t, c) for c, t in scores.items() if oldest <= t <= sig.at), reverse=True)
             after = sorted((t, c) for c, t in scores.items() if t > sig.at)
             found += [c for _, c in before[:BLOCK_FETCH]] + [c for _, c in after[:BLOCK_FETCH]]
         return list(dict.fromkeys(found))
@@ -134,7 +136,7 @@ def place(items: Sequence[tuple[StoredCase, Signature]], candidates: Sequence[Se
             placement = kept.placements[n]
             result.examined.append(kept.examined[n])
         else:
-            ids = page.nearest(sig, retrieved)
+            ids = page.nearest(sig, retrieved, oldest_candidate(sig.at, thresholds))
             result.examined.append(len(ids))
             best = _best(sig, ids, page, stored, reference, thresholds)
             placement = _placement(case, sig, best, page, records, result)

@@ -49,7 +49,7 @@ from casework.clustermodel import (
     with_case,
     with_risk,
 )
-from casework.dedup import BLOCK_FETCH, Signature, Thresholds, signature
+from casework.dedup import BLOCK_FETCH, Signature, Thresholds, oldest_candidate, signature
 from casework.events import CLUSTER_CREATED, CLUSTER_UPDATED, EventLog
 from casework.indexsets import Move, move_many
 from casework.model import StoredCase
@@ -293,7 +293,8 @@ class ClusterStore:
         position = {name: n for n, name in enumerate(names, start=1)}
         args: list[Any] = [BLOCK_FETCH]
         for (case, sig), blocks in zip(batch, blocks_of, strict=True):
-            args += [case.key, repr(sig.at), len(blocks), *(position[name] for name in blocks)]
+            args += [case.key, repr(sig.at), repr(oldest_candidate(sig.at, self.thresholds)), len(blocks),
+                     *(position[name] for name in blocks)]
         answer = await self.redis.eval(_RETRIEVE, len(names) + 2, *names, keys.CLUSTER_OF,
                                        keys.CLUSTER_SIGNATURES, *args)
         links, *per_case, flat = answer
@@ -516,18 +517,18 @@ async def _read_many(reader: Any, cluster_ids: Sequence[str]) -> list[_Loaded | 
 
 _RETRIEVE = """
 -- KEYS: the blocking keys' sorted sets, then case -> cluster, then the signatures hash.
--- ARGV: how many clusters a side; then per case: its key, its time, its block count, and the
--- indexes in KEYS of its blocks.
+-- ARGV: how many clusters a side; then per case: its key, its time, the oldest last report that can
+-- still take it, its block count, and the indexes in KEYS of its blocks.
 local n = tonumber(ARGV[1])
 local links, per_case, seen, ids = {}, {}, {}, {}
 local a = 2
 while a <= #ARGV do
-  local case, at, count = ARGV[a], ARGV[a + 1], tonumber(ARGV[a + 2])
+  local case, at, oldest, count = ARGV[a], ARGV[a + 1], ARGV[a + 2], tonumber(ARGV[a + 3])
   links[#links + 1] = redis.call('HGET', KEYS[#KEYS - 1], case)
   local mine = {}
   for j = 1, count do
-    local block = KEYS[tonumber(ARGV[a + 2 + j])]
-    local near = redis.call('ZREVRANGEBYSCORE', block, at, '-inf', 'WITHSCORES', 'LIMIT', 0, n)
+    local block = KEYS[tonumber(ARGV[a + 3 + j])]
+    local near = redis.call('ZREVRANGEBYSCORE', block, at, oldest, 'WITHSCORES', 'LIMIT', 0, n)
     local after = redis.call('ZRANGEBYSCORE', block, '(' .. at, '+inf', 'WITHSCORES', 'LIMIT', 0, n)
     for i = 1, #after do near[#near + 1] = after[i] end
     for i = 1, #near, 2 do
@@ -539,7 +540,7 @@ while a <= #ARGV do
     mine[j] = table.concat(near, ' ')
   end
   per_case[#per_case + 1] = mine
-  a = a + 3 + count
+  a = a + 4 + count
 end
 local flat = {}
 if #ids > 0 then
@@ -555,11 +556,12 @@ answer[#answer + 1] = flat
 return answer
 """
 """Retrieval for a page: per case its cluster (if clustered already) and, per blocking key, the clusters
-nearest in time on either side with their scores (one string, ``id score id score …``, that
-:func:`_filed` splits: a reply element per cluster and score cost more to read); then every
-cluster's signatures once — the same reads as an HGET, one ZREVRANGEBYSCORE/ZRANGEBYSCORE pair per
-key and an HMGET per case, in one command
-(every key of the index slot)."""
+nearest in time on either side with their scores — before the case, only those whose last report
+there is recent enough to take it (:func:`~casework.dedup.oldest_candidate`) — as one string,
+``id score id score …``, that :func:`_filed` splits (a reply element per cluster and score cost more
+to read); then every cluster's signatures once — the same reads as an HGET, one
+ZREVRANGEBYSCORE/ZRANGEBYSCORE pair per key and an HMGET per case, in one command (every key of the
+index slot)."""
 
 
 def _filed(raw: Any) -> Filed:

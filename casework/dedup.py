@@ -37,7 +37,7 @@ if TYPE_CHECKING:
     from casework.reference import Reference
 
 __all__ = ["BLOCK_FETCH", "Decision", "Signals", "Signature", "Thresholds", "compare", "decide", "match",
-           "place_keys", "signature"]
+           "oldest_candidate", "place_keys", "signature"]
 
 BLOCK_FETCH = 12
 """Clusters read per blocking key on each side of the new case's time: bounds the work per case."""
@@ -266,6 +266,20 @@ class Decision:
     merge: bool
     score: float
     signals: Signals
+
+
+def oldest_candidate(at: float, thresholds: Thresholds) -> float:
+    """The oldest last report (epoch seconds) of a cluster that can still take a case received at ``at``.
+
+    A cluster whose last report under a blocking key is older than ``max_days`` has no member the
+    matcher would link to the case through that key (every member filed there is older still), so
+    retrieval skips it: in a big store the blocks of rare places and of residents reach back years, and
+    reading and parsing those clusters was most of why a case cost more as the store grew. (A recent
+    member filed under none of the case's keys can only match it by coordinates alone; its cluster is
+    then found through a key it was reported under lately, or not at all.) A second's slack keeps the
+    float boundary on the matcher's side.
+    """
+    return at - thresholds.max_days * 86400 - 1
 
 
 def compare(a: Signature, b: Signature, reference: Reference) -> Signals:

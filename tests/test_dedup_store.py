@@ -74,6 +74,18 @@ async def test_same_incident_through_two_channels_is_one_cluster(clusters: Clust
     assert (await _event_types(clusters)).count("cluster.updated") == 1
 
 
+async def test_a_cluster_too_old_to_take_a_case_is_not_read(clusters: ClusterStore) -> None:
+    # a report more than max_days (60) after a cluster's last one is never linked to it, so retrieval
+    # skips that cluster rather than reading and scoring it; one within the window is read as before
+    clusters.record_examined = True
+    first = await _take(clusters, _record("hotline12345", "A1"))
+    late = await _take(clusters, _record("mayor", "M1", hours=61 * 24, phone="13900000002"))
+    again = await _take(clusters, _record("petition", "P1", hours=120 * 24, phone="13900000003"))
+    assert late != first
+    assert again == late  # the same words 59 days on: text_old links them
+    assert clusters.examined == [0, 0, 1]
+
+
 async def test_another_problem_at_the_same_place_is_another_cluster(clusters: ClusterStore) -> None:
     first = await _take(clusters, _record("hotline12345", "A1"))
     other = await _take(clusters, _record("hotline12345", "A2", GARBAGE,
