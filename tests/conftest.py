@@ -6,6 +6,7 @@ run fails loudly rather than skipping (set ``MINSHENG_TEST_REDIS_URL`` to use an
 
 from __future__ import annotations
 
+import gc
 import os
 import shutil
 import socket
@@ -89,3 +90,11 @@ async def redis_client(redis_url: str) -> AsyncIterator[aioredis.Redis]:
     await client.flushdb()
     yield client
     await client.aclose()
+
+
+@pytest.fixture
+def collector_kept() -> Iterator[None]:
+    """The garbage collector's thresholds restored after the test (the CLI commands set them)."""
+    before = gc.get_threshold()
+    yield
+    gc.set_threshold(*before)

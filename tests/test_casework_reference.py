@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -14,6 +11,7 @@ import pytest
 from casework.model import RegionLevel
 from casework.reference import DATA_DIR, Reference
 from connectors import ConfigError, Place
+from tests.processes import outputs_under_hash_seeds
 
 SHARED_PATHS = (  # COMMON.md's problem kinds, shared with the sandbox world
     "投诉建议/城市管理/市容环境/占道经营",
@@ -195,6 +193,4 @@ rows = [("d", "光明区", L.DISTRICT, None), ("s", "光明街道", L.STREET, "d
 regions = {i: Region(i, None, name, level, parent, None, None) for i, name, level, parent in rows}
 print(PlaceMatcher(SimpleNamespace(regions=regions)).resolve(Place(community="光明街道口网格")))
 """
-    answers = {subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True,
-                              env={**os.environ, "PYTHONHASHSEED": str(seed)}).stdout for seed in range(8)}
-    assert len(answers) == 1
+    assert len(outputs_under_hash_seeds(probe)) == 1

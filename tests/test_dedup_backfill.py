@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import gc
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -17,15 +16,7 @@ from tests.e2e import SandboxServer, redis_db_url, write_channels_file
 BACKFILL_DB = 12
 
 
-@pytest.fixture
-def collector() -> Iterator[None]:
-    """The garbage collector's thresholds as they were: the command sets them for its process."""
-    before = gc.get_threshold()
-    yield
-    gc.set_threshold(*before)
-
-
-@pytest.mark.usefixtures("collector")
+@pytest.mark.usefixtures("collector_kept")  # the command sets it for its process
 def test_backfill_takes_history_in_and_resumes(sandbox: SandboxServer, redis_url: str, tmp_path: Path,
                                                monkeypatch: pytest.MonkeyPatch,
                                                capsys: pytest.CaptureFixture[str]) -> None:

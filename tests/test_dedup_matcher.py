@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
@@ -15,6 +12,7 @@ from casework.facts import conflict, facts
 from casework.model import StoredCase
 from casework.reference import Reference
 from connectors import UnifiedStatus
+from tests.processes import outputs_under_hash_seeds
 
 T0 = datetime(2026, 10, 1, 9, tzinfo=UTC)
 
@@ -174,6 +172,4 @@ def test_the_problem_words_do_not_depend_on_the_process_hash_seed() -> None:
     # words left, and a set's order changes with PYTHONHASHSEED from one process to the next
     probe = ("from casework.dedup import _problem_grams; "
              "print(sorted(_problem_grams('东能华府花园门口漏水', ['东能华府', '华府花园'])))")
-    answers = {subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True,
-                              env={**os.environ, "PYTHONHASHSEED": str(seed)}).stdout for seed in range(8)}
-    assert len(answers) == 1
+    assert len(outputs_under_hash_seeds(probe)) == 1

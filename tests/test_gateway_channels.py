@@ -116,17 +116,15 @@ def test_minsheng_up_lists_the_problems_and_stops(tmp_path: Path, monkeypatch: p
     assert "base_url" in err
 
 
+@pytest.mark.usefixtures("collector_kept")
 def test_the_collector_threshold_is_set_or_left(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("MINSHENG_GC_YOUNG", raising=False)
     before = gc.get_threshold()
-    try:
-        assert Settings().gc_young == 10_000
-        assert tune_gc(0) == before
-        assert gc.get_threshold() == before  # 0: Python's own threshold stays
-        assert tune_gc(12_345) == before
-        assert gc.get_threshold() == (12_345, *before[1:])
-        monkeypatch.setenv("MINSHENG_GC_YOUNG", "-1")
-        with pytest.raises(ValueError, match="MINSHENG_GC_YOUNG"):
-            Settings()
-    finally:
-        gc.set_threshold(*before)
+    assert Settings().gc_young == 10_000
+    assert tune_gc(0) == before
+    assert gc.get_threshold() == before  # 0: Python's own threshold stays
+    assert tune_gc(12_345) == before
+    assert gc.get_threshold() == (12_345, *before[1:])
+    monkeypatch.setenv("MINSHENG_GC_YOUNG", "-1")
+    with pytest.raises(ValueError, match="MINSHENG_GC_YOUNG"):
+        Settings()
