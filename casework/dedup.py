@@ -8,12 +8,13 @@ that swaps two characters, 东能华府 / 能东华府, still matches) — its p
 its channel label and of its text alone, and the character bigrams of its words (simplified, with the
 place names and the channels' boilerplate taken out) — and its residents' keyed identity hashes.
 
-Retrieval is by *blocking keys* (:meth:`Signature.blocks`): the community, each named place and each
-resident; the cluster store keeps, per key, a sorted set of clusters by the time of their last report
-and reads only the few nearest in time of each (:data:`BLOCK_FETCH`), so the work per new case does not
-grow with the store. :func:`compare` scores one pair of signatures into :class:`Signals`; the signals
-are combined by :func:`decide`, precision first: a *different* place vetoes any merge, and the problem
-must agree in words, not only in category.
+Retrieval is by *blocking keys* (:meth:`Signature.blocks`): the community, each named place and
+address, each of those with a building the text names, and each resident; the cluster store keeps,
+per key, a sorted set of clusters by the time of their last report and reads only the few nearest in
+time of each (:data:`BLOCK_FETCH`), so the work per new case does not grow with the store.
+:func:`compare` scores one pair of signatures into :class:`Signals`; the signals are combined by
+:func:`decide`, precision first: a *different* place vetoes any merge, and the problem must agree in
+words, not only in category.
 """
 
 from __future__ import annotations
@@ -100,10 +101,21 @@ class Signature:
         object.__setattr__(self, "keys_of_places", _place_keys_of(self.places))
 
     def blocks(self) -> list[str]:
-        """The blocking keys this case is filed under and looked up by."""
-        found = [f"rg:{self.community}"] if self.community else []
-        found += [f"pl:{key}" for p in self.places for key in sorted(place_keys(p))]
-        found += [f"ad:{n}" for n in self.numbered]
+        """The blocking keys this case is filed under and looked up by: its places, each place with each
+        building the text names, and its residents.
+
+        A place's own key holds every cluster reported there, and retrieval reads only the
+        :data:`BLOCK_FETCH` nearest in time; a place with more incidents open at once than that (an
+        estate's buildings reporting an outage in the same hour, each building its own incident to
+        :func:`~casework.facts.conflict`) pushed a report's own cluster out of reach, and every report
+        missed started one more cluster. ``<place>#<building>`` holds only the clusters of that building
+        there, as the veto tells them apart.
+        """
+        places = [f"rg:{self.community}"] if self.community else []
+        places += [f"pl:{key}" for p in self.places for key in sorted(place_keys(p))]
+        places += [f"ad:{n}" for n in self.numbered]
+        buildings = dict.fromkeys(b.partition("/")[0] for b in self.facts.buildings)
+        found = [*places, *(f"{p}#{b}" for p in places for b in buildings)]
         found += [f"who:{w}" for w in self.who]
         return list(dict.fromkeys(found))
 

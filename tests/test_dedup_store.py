@@ -12,6 +12,7 @@ import pytest
 
 from casework import keys
 from casework.clusters import ClusterConflict, ClusterQuery, ClusterSort, ClusterStore
+from casework.dedup import BLOCK_FETCH
 from casework.model import StoredCase
 from casework.reference import Reference
 from casework.store import CaseStore
@@ -84,6 +85,25 @@ async def test_a_cluster_too_old_to_take_a_case_is_not_read(clusters: ClusterSto
     assert late != first
     assert again == late  # the same words 59 days on: text_old links them
     assert clusters.examined == [0, 0, 1]
+
+
+async def test_an_estate_with_more_buildings_reporting_than_retrieval_reads_keeps_one_cluster_each(
+        clusters: ClusterStore) -> None:
+    # an outage: every building of one estate reports within the hour, each its own incident (the
+    # buildings differ: a veto); the estate's block then holds more open clusters than retrieval reads
+    # (BLOCK_FETCH), and another resident's report of an early building must still find its building's
+    # cluster, not start a second one
+    buildings = range(1, BLOCK_FETCH + 5)
+
+    def outage(source_id: str, building: int, minutes: int) -> CaseRecord:
+        return _record("hotline12345", source_id, f"阳光花园{building}栋从早上开始整栋楼停水，还没有来水。",
+                       hours=minutes / 60, phone=f"13{ord(source_id[0])}000{building:0>4}", address=None,
+                       hint="停水")
+
+    first = [await _take(clusters, outage(f"A{b}", b, b)) for b in buildings]
+    again = [await _take(clusters, outage(f"B{b}", b, 30 + b)) for b in buildings]
+    assert len(set(first)) == len(first)
+    assert again == first
 
 
 async def test_another_problem_at_the_same_place_is_another_cluster(clusters: ClusterStore) -> None:
