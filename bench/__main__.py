@@ -8,7 +8,7 @@ import platform
 import sys
 import time
 
-from bench import dedup, query, subscriptions
+from bench import burst, dedup, query, subscriptions
 from bench.harness import stack
 
 
@@ -24,6 +24,7 @@ def main() -> int:
         figures["subscriptions"] = subscriptions.run(running)
         figures["dedup_quality"] = dedup.quality(running)
     figures["dedup_scale"] = dedup.scale()
+    figures["dedup_bursts"] = burst.run()
     figures["wall_seconds"] = round(time.time() - started, 1)
     json.dump(figures, sys.stdout, ensure_ascii=False, indent=2)
     sys.stdout.write("\n")

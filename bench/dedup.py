@@ -175,7 +175,7 @@ def _world_quality(running: Stack) -> dict[str, tuple[dict[str, str], dict[str, 
 # -- scale --------------------------------------------------------------------------------------
 
 @contextmanager
-def _plain_redis() -> Iterator[str]:
+def plain_redis() -> Iterator[str]:
     """A redis-server without persistence: the figures measure the matcher, not the disk."""
     binary = shutil.which("redis-server") or "/usr/bin/redis-server"
     port = free_port()
@@ -218,7 +218,7 @@ def _days(count: int) -> float:
     return max(60.0, count / CASES_PER_DAY)
 
 
-async def _fill(clusters: ClusterStore, records: list[CaseRecord], writers: int = WRITERS) -> float:
+async def fill(clusters: ClusterStore, records: list[CaseRecord], writers: int = WRITERS) -> float:
     """Ingest and cluster ``records`` with a few concurrent writers; returns cases per second."""
     queue = iter([records[i:i + PAGE] for i in range(0, len(records), PAGE)])
     started = time.perf_counter()
@@ -239,10 +239,10 @@ async def _one_size(redis_url: str, size: int, records: list[CaseRecord],
     baseline = int((await client.info("memory"))["used_memory"])
     store = CaseStore(client, reference)
     clusters = ClusterStore(client, store, reference)
-    redis_cpu, python_cpu = _redis_cpu(redis_url), time.process_time()
+    redis_cpu, python_cpu = redis_cpu_seconds(redis_url), time.process_time()
     with _collector_time() as collecting:
-        throughput = await _fill(clusters, records[:size])
-    python_cpu, redis_cpu = time.process_time() - python_cpu, _redis_cpu(redis_url) - redis_cpu
+        throughput = await fill(clusters, records[:size])
+    python_cpu, redis_cpu = time.process_time() - python_cpu, redis_cpu_seconds(redis_url) - redis_cpu
     memory = int((await client.info("memory"))["used_memory"]) - baseline
     clusters_made = int(await client.zcard(keys.cluster_order("last")))
     clusters.record_examined = True
@@ -296,7 +296,7 @@ def scale(sizes: tuple[int, ...] | None = None) -> dict[str, Any]:
     collector = tune_gc(Settings().gc_young)  # as `minsheng up` and `minsheng backfill` set it
     young = gc.get_threshold()[0]
     try:
-        with _plain_redis() as url:
+        with plain_redis() as url:
             for size in chosen:
                 runs.append(_at_size(url, size, reference))
     finally:
@@ -342,7 +342,7 @@ def _split_fill(url: str, records: list[CaseRecord], reference: Reference, count
     _flush(url)
     context = multiprocessing.get_context("fork")  # the children share the parent's records
     finished: multiprocessing.queues.Queue[tuple[float, float]] = context.Queue()
-    redis_cpu = _redis_cpu(url)
+    redis_cpu = redis_cpu_seconds(url)
     started = time.time() + 2.0  # every child loaded and connected before the clock starts
     children = [context.Process(target=_fill_part, args=(url, part, reference, started, finished),
                                 kwargs={"writers": WRITERS}) for part in parts]
@@ -353,7 +353,7 @@ def _split_fill(url: str, records: list[CaseRecord], reference: Reference, count
     if any(child.exitcode != 0 for child in children):
         raise RuntimeError(f"a fill process failed: exit codes {[child.exitcode for child in children]}")
     ends, python_cpu = zip(*(finished.get(timeout=10) for _ in children), strict=True)
-    redis_cpu = _redis_cpu(url) - redis_cpu
+    redis_cpu = redis_cpu_seconds(url) - redis_cpu
     return {"processes": count, "ingest_and_cluster_per_second": round(len(records) / (max(ends) - started)),
             "python_cpu_ms_per_case": round(sum(python_cpu) * 1000 / len(records), 3),
             "redis_cpu_ms_per_case": round(redis_cpu * 1000 / len(records), 3),
@@ -373,13 +373,13 @@ async def _fill_from(url: str, records: list[CaseRecord], reference: Reference, 
         await client.ping()
         await asyncio.sleep(max(0.0, started - time.time()))
         cpu = time.process_time()
-        await _fill(ClusterStore(client, CaseStore(client, reference), reference), records, writers)
+        await fill(ClusterStore(client, CaseStore(client, reference), reference), records, writers)
         return time.time(), time.process_time() - cpu
     finally:
         await client.aclose()
 
 
-def _redis_cpu(url: str) -> float:
+def redis_cpu_seconds(url: str) -> float:
     """redis-server's CPU seconds so far (``INFO cpu``; ``commandstats`` counts what runs inside
     ``EVAL`` and ``EXEC`` twice). Read between fills, so a blocking client does no harm."""
     client = redis.Redis.from_url(url)

@@ -6,6 +6,7 @@ Pure data and functions (no Redis): :mod:`casework.clusters` stores these record
 
 from __future__ import annotations
 
+import bisect
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
@@ -112,10 +113,17 @@ class Cluster:
 
 
 def cluster_event(cluster: Cluster, sigs: Sequence[dict[str, Any]], *, first: str | None = None,
-                  actor: str | None = None, at: datetime | None = None,
+                  actor: str | None = None, at: datetime | None = None, only_first: bool = False,
                   **detail: str | None) -> dict[str, str]:
-    """The event payload of a change of ``cluster`` (the common fields of :func:`event_fields`)."""
-    fields = event_fields(cases=[first or "", *cluster.case_keys], cluster=cluster.id,
+    """The event payload of a change of ``cluster`` (the common fields of :func:`event_fields`).
+
+    The cases concerned are ``first`` and then the cluster's every case, or only ``first`` when the
+    change is about that case alone (``only_first``: a case joined). A mass incident's cluster takes
+    thousands of reports, and listing them all in the event of each join made every event as big as
+    the cluster (113 KB at 4,000 reports) and the log grow with the square of the cluster.
+    """
+    concerned = [first or ""] if only_first else [first or "", *cluster.case_keys]
+    fields = event_fields(cases=concerned, cluster=cluster.id,
                           departments=[cluster.department_id or ""], regions=[cluster.region_id],
                           channels=cluster.channels, parties=[w for s in sigs for w in s.get("who", ())],
                           actor=None if actor in (None, "system") else actor, at=at)
@@ -135,9 +143,8 @@ def new_cluster(cluster_id: str, case: StoredCase, recurrence_of: str | None) ->
 
 
 def with_case(cluster: Cluster, case: StoredCase, reason: MergeReason | None) -> Cluster:
-    keys_ = tuple(sorted({*cluster.case_keys, case.key}))
-    channels = tuple(sorted({*cluster.channels, case.channel}))
-    joined = replace(cluster, case_keys=keys_, channels=channels,
+    joined = replace(cluster, case_keys=_inserted(cluster.case_keys, case.key),
+                     channels=_inserted(cluster.channels, case.channel),
                      first_received_at=min(cluster.first_received_at, case.received_at),
                      last_received_at=max(cluster.last_received_at, case.received_at),
                      region_id=cluster.region_id or case.region_id,
@@ -145,6 +152,16 @@ def with_case(cluster: Cluster, case: StoredCase, reason: MergeReason | None) ->
                      merge_reasons=cluster.merge_reasons + ((reason,) if reason else ()),
                      head_count=max(cluster.head_count, _heads(case)))
     return with_risk(joined)
+
+
+def _inserted(ordered: tuple[str, ...], value: str) -> tuple[str, ...]:
+    """``ordered`` (sorted, distinct) with ``value`` in its place. A mass incident's cluster takes
+    thousands of reports, and sorting its keys again for each one made a join cost grow with the
+    cluster: ~0.4 ms a join at 3,700 cases."""
+    at = bisect.bisect_left(ordered, value)
+    if at < len(ordered) and ordered[at] == value:
+        return ordered
+    return (*ordered[:at], value, *ordered[at:])
 
 
 def with_risk(cluster: Cluster) -> Cluster:

@@ -277,8 +277,8 @@ class ClusterStore:
                 touched[cluster_id] = state
                 state.add(p)
                 events.append((CLUSTER_UPDATED, cluster_event(
-                    state.cluster, state.sigs, first=p.case.key, change="case.clustered",
-                    score=f"{p.decision.score:.3f}")))
+                    state.cluster, state.sigs, first=p.case.key, only_first=True, change="case.clustered",
+                    score=f"{p.decision.score:.3f}", case_count=str(state.cluster.case_count))))
             assigned[p.case.key] = cluster_id
         return [state.write() for state in touched.values()], events, assigned
 

@@ -155,12 +155,14 @@ def event_fields(*, cases: Iterable[str] = (), cluster: str | None = None,
     listed = {"cases": cases, "departments": departments, "regions": regions, "channels": channels,
               "parties": parties, "respondents": respondents}
     fields: dict[str, str] = {"at": (at or datetime.now(UTC)).isoformat()}
+    first_case = None
     for name, values in listed.items():
         unique = list(dict.fromkeys(v for v in values if v))
         if unique:
             fields[name] = _JSON_LIST(unique)
-    if cases_ := json.loads(fields.get("cases", "[]")):
-        fields["case"] = cases_[0]
+            first_case = unique[0] if name == "cases" else first_case
+    if first_case:
+        fields["case"] = first_case
     if cluster:
         fields["cluster"] = cluster
     if actor:

@@ -5,6 +5,7 @@ recurrence within a page, concurrent pages, the page's odd inputs."""
 from __future__ import annotations
 
 import asyncio
+import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -73,6 +74,18 @@ async def test_same_incident_through_two_channels_is_one_cluster(clusters: Clust
     assert await clusters.assign("hotline12345:A1") == first  # idempotent
     assert await clusters.redis.scard(keys.CLUSTER_PENDING) == 0
     assert (await _event_types(clusters)).count("cluster.updated") == 1
+
+
+async def test_a_join_event_names_the_case_that_joined_not_the_whole_cluster(clusters: ClusterStore) -> None:
+    # a mass incident's cluster takes thousands of reports: an event listing them all for each join
+    # would be as big as the cluster, and the log would grow with its square
+    for n in range(4):
+        await _take(clusters, _record("hotline12345", f"A{n}", hours=n, phone=f"1380000000{n}"))
+    joins = [fields for _, fields in await clusters.events.read("0-0", count=100)
+             if fields["type"] == "cluster.updated"]
+    assert [(json.loads(e["cases"]), e["case"], e["case_count"]) for e in joins] == [
+        (["hotline12345:A1"], "hotline12345:A1", "2"), (["hotline12345:A2"], "hotline12345:A2", "3"),
+        (["hotline12345:A3"], "hotline12345:A3", "4")]
 
 
 async def test_a_cluster_too_old_to_take_a_case_is_not_read(clusters: ClusterStore) -> None:

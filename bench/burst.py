@@ -1,0 +1,110 @@
+"""民声云 in a city's worst hour: many reports at one place at once (``make bench``'s ``dedup_bursts``).
+
+The scale figures (bench/dedup.py) grow the store over years at a steady density. Bursts are
+different: a storm stops the lifts of a whole estate, and every building's residents call within the
+hour. Two figures, each in a fresh redis-server, one writer taking pages of 50 as intake does:
+
+* ``estate`` — the lifts of :data:`BUILDINGS` buildings of one estate fail, and each building reports
+  :data:`PER_BUILDING` times within the hour, through three channels and in four wordings. Each building
+  is its own incident (reports naming different buildings never merge), so the estate's blocking key
+  holds more open clusters than retrieval reads under it. B-cubed precision and recall of the clusters
+  against the buildings, and how many clusters were made: one per building is right.
+* ``mass_incident`` — one building's failure reported :data:`MASS_REPORTS` times: one cluster takes them
+  all. This process's and redis-server's CPU per report over the first and the last
+  :data:`MASS_WINDOW` reports, and the size of the last event: what a join costs as a cluster grows
+  (the event of a join lists every case of the cluster, so its size grows with it).
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import uvloop
+
+from bench.dedup import fill, plain_redis, redis_cpu_seconds, scores
+from casework import keys
+from casework.clusters import ClusterStore
+from casework.reference import Reference
+from casework.store import CaseStore
+from connectors import CaseRecord, Party, Place, UnifiedStatus
+from gateway.embedded import redis_client
+
+BUILDINGS = 30
+PER_BUILDING = 20
+MASS_REPORTS = 4000
+MASS_WINDOW = 500
+ESTATE = "阳光花园"
+START = datetime(2026, 7, 1, 20, tzinfo=UTC)
+CHANNELS = ("hotline12345", "mayor", "open311")
+WORDINGS = ("{b}栋的电梯又坏了，停在半空不动，老人上下楼很困难", "{b}栋电梯故障好几天了，物业一直不来修",
+            "我们{b}栋电梯门关不上，按钮也没反应，请尽快维修", "{b}栋电梯坏了，每天爬楼梯，希望尽快修好电梯")
+
+
+def run() -> dict[str, Any]:
+    """Both figures (see the module docstring)."""
+    reference = Reference.load()
+    return {"estate": _estate(reference), "mass_incident": _mass_incident(reference),
+            "note": "one writer, pages of 50, a fresh redis-server each; reports 3 s apart, so the "
+                    "estate's 600 reports come within the half hour"}
+
+
+def _report(n: int, building: int) -> CaseRecord:
+    at = START + timedelta(seconds=3 * n)
+    return CaseRecord(channel=CHANNELS[n % len(CHANNELS)], source_id=f"burst-{n}", title=f"{ESTATE}电梯故障",
+                      content=ESTATE + WORDINGS[n // BUILDINGS % len(WORDINGS)].format(b=building),
+                      category_hint="电梯故障", status=UnifiedStatus.SUBMITTED,
+                      place=Place(street="光明街道", community="光明社区"),
+                      parties=(Party(role="诉求人", name="业主", phone=f"139{n:08d}"),),
+                      source_status="受理", received_at=at, updated_at=at)
+
+
+def _estate(reference: Reference) -> dict[str, Any]:
+    records = [_report(n, n % BUILDINGS + 1) for n in range(BUILDINGS * PER_BUILDING)]
+    gold = {f"{r.channel}:{r.source_id}": str(n % BUILDINGS) for n, r in enumerate(records)}
+    with plain_redis() as url:
+        predicted = uvloop.run(_fill_and_read(url, records, reference))
+    found = scores(predicted, gold)
+    return {"buildings": BUILDINGS, "reports": len(records), "clusters": len(set(predicted.values())),
+            "bcubed_precision": found["bcubed_precision"], "bcubed_recall": found["bcubed_recall"]}
+
+
+async def _fill_and_read(url: str, records: list[CaseRecord], reference: Reference) -> dict[str, str]:
+    client = redis_client(url)
+    try:
+        await fill(ClusterStore(client, CaseStore(client, reference), reference), records, writers=1)
+        links = await client.hgetall(keys.CLUSTER_OF)
+    finally:
+        await client.aclose()
+    return {key.decode(): cluster.decode() for key, cluster in links.items()}
+
+
+def _mass_incident(reference: Reference) -> dict[str, Any]:
+    records = [_report(n * BUILDINGS, 1) for n in range(MASS_REPORTS)]  # one building: one incident
+    with plain_redis() as url:
+        return uvloop.run(_grow(url, records, reference))
+
+
+async def _grow(url: str, records: list[CaseRecord], reference: Reference) -> dict[str, Any]:
+    client = redis_client(url)
+    clusters = ClusterStore(client, CaseStore(client, reference), reference)
+    try:
+        first = await _cost(url, clusters, records[:MASS_WINDOW])
+        await fill(clusters, records[MASS_WINDOW:-MASS_WINDOW], writers=1)
+        last = await _cost(url, clusters, records[-MASS_WINDOW:])
+        sizes = await client.zrevrange(keys.cluster_order("count"), 0, 0, withscores=True)
+        [(_, event)] = await client.xrevrange(keys.EVENTS, count=1)
+    finally:
+        await client.aclose()
+    return {"reports": len(records), "largest_cluster": int(sizes[0][1]) if sizes else 0,
+            f"first_{MASS_WINDOW}": first, f"last_{MASS_WINDOW}": last,
+            "last_event_bytes": sum(len(name) + len(value) for name, value in event.items())}
+
+
+async def _cost(url: str, clusters: ClusterStore, records: list[CaseRecord]) -> dict[str, float]:
+    python, redis_cpu = time.process_time(), redis_cpu_seconds(url)
+    await fill(clusters, records, writers=1)
+    python, redis_cpu = time.process_time() - python, redis_cpu_seconds(url) - redis_cpu
+    return {"python_cpu_ms_per_case": round(python * 1000 / len(records), 3),
+            "redis_cpu_ms_per_case": round(redis_cpu * 1000 / len(records), 3)}
