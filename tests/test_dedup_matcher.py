@@ -173,3 +173,19 @@ def test_the_problem_words_do_not_depend_on_the_process_hash_seed() -> None:
     probe = ("from casework.dedup import _problem_grams; "
              "print(sorted(_problem_grams('东能华府花园门口漏水', ['东能华府', '华府花园'])))")
     assert len(outputs_under_hash_seeds(probe)) == 1
+
+
+@pytest.mark.parametrize("outage", [
+    ("阳光花园停水", "阳光花园从早上开始整栋楼停水，到现在还没有来水，也没有任何通知",
+     "家里没水", "阳光花园家里一滴水都没有，水龙头拧开什么也没有，老人孩子没法做饭"),
+    ("阳光花园停电", "阳光花园从晚上八点开始停电，到现在还没有恢复，冰箱里的东西都坏了",
+     "突然停电", "阳光花园整个小区都黑了，电梯也停了，老人被困在家里"),
+])
+def test_an_outage_told_in_other_words_by_two_residents_is_one_incident(
+        reference: Reference, outage: tuple[str, str, str, str]) -> None:
+    # the commonest mass incident: the words barely overlap, so the category has to carry it (the event
+    # dictionary had none for an outage, and two residents' reports an hour apart stayed apart)
+    title, words, other_title, other_words = outage
+    first = _case("hotline12345:1", title, words, region="440311001001")
+    second = _case("mayor:2", other_title, other_words, region="440311001001", hours=1)
+    assert _merge(reference, first, second)
