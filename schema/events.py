@@ -81,7 +81,10 @@ class CaseEvent:
     cursor: str = strawberry.field(description="pass it as `after` (or Last-Event-ID) to resume after it")
     type: CaseEventType
     at: str = strawberry.field(description="when the change happened (ISO-8601)")
-    case_ids: list[strawberry.ID] = strawberry.field(description="the cases concerned")
+    case_ids: list[strawberry.ID] = strawberry.field(
+        description="the cases concerned: a case's own change, or a case joining a cluster (detail "
+                    "`change` = case.clustered, `case_count` = the cluster's size then), names that case; "
+                    "any other change of a cluster names its every case")
     cluster_id: str | None
     department_ids: list[strawberry.ID]
     region_ids: list[strawberry.ID] = strawberry.field(description="the most specific regions concerned")
