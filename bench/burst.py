@@ -12,7 +12,7 @@ hour. Two figures, each in a fresh redis-server, one writer taking pages of 50 a
 * ``mass_incident`` — one building's failure reported :data:`MASS_REPORTS` times: one cluster takes them
   all. This process's and redis-server's CPU per report over the first and the last
   :data:`MASS_WINDOW` reports, and the size of the last event: what a join costs as a cluster grows
-  (the event of a join lists every case of the cluster, so its size grows with it).
+  (the event of a join names the joining case only, so its size stays the same).
 """
 
 from __future__ import annotations

@@ -155,14 +155,10 @@ def event_fields(*, cases: Iterable[str] = (), cluster: str | None = None,
     listed = {"cases": cases, "departments": departments, "regions": regions, "channels": channels,
               "parties": parties, "respondents": respondents}
     fields: dict[str, str] = {"at": (at or datetime.now(UTC)).isoformat()}
-    first_case = None
-    for name, values in listed.items():
-        unique = list(dict.fromkeys(v for v in values if v))
-        if unique:
-            fields[name] = _JSON_LIST(unique)
-            first_case = unique[0] if name == "cases" else first_case
-    if first_case:
-        fields["case"] = first_case
+    unique = {name: list(dict.fromkeys(v for v in values if v)) for name, values in listed.items()}
+    fields.update((name, _JSON_LIST(values)) for name, values in unique.items() if values)
+    if unique["cases"]:
+        fields["case"] = unique["cases"][0]
     if cluster:
         fields["cluster"] = cluster
     if actor:
