@@ -297,7 +297,7 @@ def oldest_candidate(at: float, thresholds: Thresholds) -> float:
 def compare(a: Signature, b: Signature, reference: Reference) -> Signals:
     return Signals(text=_text(a.grams, b.grams), place=_place(a, b), category=_category(a, b, reference),
                    resident=1.0 if set(a.who) & set(b.who) else 0.0, days=abs(a.at - b.at) / 86400,
-                   conflict=conflict(a.facts, b.facts))
+                   conflict=_facts_conflict(a, b, reference))
 
 
 def decide(signals: Signals, thresholds: Thresholds | None = None) -> Decision:
@@ -330,12 +330,26 @@ def match(a: Signature, b: Signature, reference: Reference, thresholds: Threshol
     if days > thresholds.max_days:
         return None
     place = _place(a, b)
-    if place <= 0 or conflict(a.facts, b.facts):
+    if place <= 0 or _facts_conflict(a, b, reference):
         return None
     signals = Signals(text=_text(a.grams, b.grams), place=place, category=_category(a, b, reference),
                       resident=1.0 if set(a.who) & set(b.who) else 0.0, days=days)
     decision = decide(signals, thresholds)
     return decision if decision.merge else None
+
+
+def _facts_conflict(a: Signature, b: Signature, reference: Reference) -> bool:
+    """The facts veto: the two texts contradict each other — but for an incident that strikes an area
+    (a category both share is ``area_wide``: an outage), different buildings or head counts do not."""
+    if not conflict(a.facts, b.facts):
+        return False
+    return not _area_wide(a.categories, b.categories, reference) or conflict(a.facts, b.facts, reach=False)
+
+
+@functools.lru_cache(maxsize=1 << 12)
+def _area_wide(a: tuple[str, ...], b: tuple[str, ...], reference: Reference) -> bool:
+    """Whether a category the two signatures share strikes an area (the event dictionary's ``area_wide``)."""
+    return any(reference.categories[c].area_wide for c in set(a) & set(b) if c in reference.categories)
 
 
 def _text(a: frozenset[str], b: frozenset[str]) -> float:

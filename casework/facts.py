@@ -123,14 +123,19 @@ def _people(number: str, vague: str | None) -> tuple[float, float] | None:
     return value, value + 10 ** max(len(str(int(value))) - 1, 0)  # 20多 is 20–30, 100多 100–200
 
 
-def conflict(a: Facts, b: Facts) -> bool:
-    """Whether ``a`` and ``b`` state different values of the same kind of fact (none in common)."""
+def conflict(a: Facts, b: Facts, *, reach: bool = True) -> bool:
+    """Whether ``a`` and ``b`` state different values of the same kind of fact (none in common).
+
+    ``reach=False`` leaves out the facts that say how far the matter reaches — the building or home, how
+    many people — for an incident that strikes a whole area (an outage): each building's residents name
+    their own, and a different one contradicts nothing.
+    """
     if a.amounts and b.amounts and not any(
             lo1 <= hi2 and lo2 <= hi1 for lo1, hi1 in a.amounts for lo2, hi2 in b.amounts):
         return True
-    if a.buildings and b.buildings and not _buildings_agree(a.buildings, b.buildings):
+    if reach and a.buildings and b.buildings and not _buildings_agree(a.buildings, b.buildings):
         return True
-    if a.people and b.people and not any(
+    if reach and a.people and b.people and not any(
             lo1 <= hi2 and lo2 <= hi1 for lo1, hi1 in a.people for lo2, hi2 in b.people):
         return True
     return bool(a.months and b.months and not set(a.months) & set(b.months))

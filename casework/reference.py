@@ -52,6 +52,9 @@ class Category:
     level: int
     parent_id: str | None
     keywords: tuple[str, ...]
+    # Its incidents strike an area, not one home: an outage, reported from each building of an estate,
+    # is one incident however many buildings the reports name (set on a node, holds for all beneath it).
+    area_wide: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -264,7 +267,7 @@ def _load_categories(path: Path, problems: list[str]) -> dict[str, Category]:
 
 
 def _add_categories(items: list[Any], parent: str | None, level: int, out: dict[str, Category],
-                    where: str, problems: list[str]) -> None:
+                    where: str, problems: list[str], area_wide: bool = False) -> None:
     names: set[str] = set()
     for index, item in enumerate(items):
         here = f"{where}[{index}]"
@@ -283,13 +286,19 @@ def _add_categories(items: list[Any], parent: str | None, level: int, out: dict[
         if not isinstance(keywords, list):
             problems.append(f"{here} ({name}): keywords must be a list")
             keywords = []
+        own_area = item.get("area_wide", False)
+        if not isinstance(own_area, bool):
+            problems.append(f"{here} ({name}): area_wide must be true or false, not {own_area!r}")
+            own_area = False
         out[code] = Category(id=code, name=name, level=level, parent_id=parent,
-                             keywords=tuple(str(k) for k in keywords if str(k).strip()))
+                             keywords=tuple(str(k) for k in keywords if str(k).strip()),
+                             area_wide=area_wide or own_area)
         children = item.get("children") or []
         if children and level >= 4:
             problems.append(f"{here} ({name}): the dictionary has four levels; this node has children")
         elif isinstance(children, list):
-            _add_categories(children, code, level + 1, out, f"{here}.children", problems)
+            _add_categories(children, code, level + 1, out, f"{here}.children", problems,
+                            area_wide or own_area)
 
 
 def _load_departments(path: Path, regions: Mapping[str, Region], categories: Mapping[str, Category],

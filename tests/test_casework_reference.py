@@ -194,3 +194,21 @@ regions = {i: Region(i, None, name, level, parent, None, None) for i, name, leve
 print(PlaceMatcher(SimpleNamespace(regions=regions)).resolve(Place(community="光明街道口网格")))
 """
     assert len(outputs_under_hash_seeds(probe)) == 1
+
+
+def test_area_wide_holds_beneath_the_node_that_sets_it(tmp_path: Path) -> None:
+    dictionary, departments = tmp_path / "events.yaml", tmp_path / "departments.yaml"
+    departments.write_text("departments: []\n", encoding="utf-8")
+    dictionary.write_text(
+        "classes:\n"
+        "  - {code: '01', name: 投诉建议, children: [\n"
+        "      {code: '0101', name: 公用事业, area_wide: true,\n"
+        "       children: [{code: '010101', name: 供水服务}]},\n"
+        "      {code: '0102', name: 物业管理, area_wide: yes please}]}\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"area_wide must be true or false"):
+        Reference.load(categories_path=dictionary, departments_path=departments)
+    fixed = dictionary.read_text(encoding="utf-8").replace("yes please", "false")
+    dictionary.write_text(fixed, encoding="utf-8")
+    loaded = Reference.load(categories_path=dictionary, departments_path=departments)
+    marked = [loaded.categories[c].area_wide for c in ("01", "0101", "010101", "0102")]
+    assert marked == [False, True, True, False]

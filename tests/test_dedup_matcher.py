@@ -189,3 +189,25 @@ def test_an_outage_told_in_other_words_by_two_residents_is_one_incident(
     first = _case("hotline12345:1", title, words, region="440311001001")
     second = _case("mayor:2", other_title, other_words, region="440311001001", hours=1)
     assert _merge(reference, first, second)
+
+
+def test_an_outage_reported_from_different_buildings_is_one_incident(reference: Reference) -> None:
+    # the buildings a water main or a substation serves each call about their own: naming different
+    # ones contradicts nothing for an outage (area_wide in the event dictionary), as it does for a lift
+    third = _case("hotline12345:1", "阳光花园停水", "阳光花园3栋从早上开始停水，30多户到现在还没有来水",
+                  region="440311001001")
+    fifth = _case("mayor:2", "家里没水", "阳光花园5栋家里没水，200多户都没法做饭，也没有任何通知",
+                  region="440311001001", hours=1)
+    assert _merge(reference, third, fifth)
+    lift = _case("open311:3", "阳光花园电梯故障", "阳光花园3栋电梯坏了，老人上下楼很困难",
+                 region="440311001001")
+    other_lift = _case("mayor:4", "阳光花园电梯故障", "阳光花园5栋电梯坏了，老人上下楼很困难",
+                       region="440311001001", hours=1)
+    assert not _merge(reference, lift, other_lift)
+    # an outage still has its own facts: two outages months apart in one estate are two
+    arrears = _case("hotline12345:5", "阳光花园停电",
+                    "阳光花园3栋欠费停电两个月了，物业说要交1200元才恢复供电", region="440311001001")
+    other = _case("mayor:6", "阳光花园停电", "阳光花园5栋欠费停电三个月了，物业说要交3400元才恢复供电",
+                  region="440311001001", hours=1)
+    assert not _merge(reference, arrears, other)
+

@@ -102,21 +102,31 @@ async def test_a_cluster_too_old_to_take_a_case_is_not_read(clusters: ClusterSto
 
 async def test_an_estate_with_more_buildings_reporting_than_retrieval_reads_keeps_one_cluster_each(
         clusters: ClusterStore) -> None:
-    # an outage: every building of one estate reports within the hour, each its own incident (the
-    # buildings differ: a veto); the estate's block then holds more open clusters than retrieval reads
-    # (BLOCK_FETCH), and another resident's report of an early building must still find its building's
-    # cluster, not start a second one
+    # a storm stops the lifts: every building of one estate reports within the hour, each its own
+    # incident (the buildings differ: a veto); the estate's block then holds more open clusters than
+    # retrieval reads (BLOCK_FETCH), and another resident's report of an early building must still find
+    # its building's cluster, not start a second one
     buildings = range(1, BLOCK_FETCH + 5)
 
-    def outage(source_id: str, building: int, minutes: int) -> CaseRecord:
-        return _record("hotline12345", source_id, f"阳光花园{building}栋从早上开始整栋楼停水，还没有来水。",
+    def lift(source_id: str, building: int, minutes: int) -> CaseRecord:
+        return _record("hotline12345", source_id, f"阳光花园{building}栋电梯坏了，停在半空不动。",
                        hours=minutes / 60, phone=f"13{ord(source_id[0])}000{building:0>4}", address=None,
-                       hint="停水")
+                       hint="电梯故障")
 
-    first = [await _take(clusters, outage(f"A{b}", b, b)) for b in buildings]
-    again = [await _take(clusters, outage(f"B{b}", b, 30 + b)) for b in buildings]
+    first = [await _take(clusters, lift(f"A{b}", b, b)) for b in buildings]
+    again = [await _take(clusters, lift(f"B{b}", b, 30 + b)) for b in buildings]
     assert len(set(first)) == len(first)
     assert again == first
+
+
+async def test_an_outage_reported_from_every_building_of_an_estate_is_one_cluster(
+        clusters: ClusterStore) -> None:
+    # the water main, not a building: each building's residents name their own, and all of it is one
+    # incident (公用事业 is area_wide in the event dictionary)
+    reports = [_record("hotline12345" if b % 2 else "mayor", f"W{b}",
+                       f"阳光花园{b}栋从早上开始停水，到现在还没有来水，也没有任何通知。", hours=b / 60,
+                       phone=f"13900{b:0>6}", address=None, hint="停水") for b in range(1, BLOCK_FETCH + 5)]
+    assert len({await _take(clusters, report) for report in reports}) == 1
 
 
 async def test_another_problem_at_the_same_place_is_another_cluster(clusters: ClusterStore) -> None:
