@@ -28,7 +28,9 @@
   60), as a city's store reaches a million cases through years of appeals — packing 1M reports into
   the same 60 days and places would put ~100 reports of one kind at one place in a day, and the
   figures would measure ever larger clusters (`mean_cases_per_cluster` shows the density each size
-  ran at).
+  ran at). Every size's latest 60 days are the demo's (busier the more recent), and the days before
+  them are evenly spread (:meth:`sandbox.worldgen.Generator.random_at`); so the latency probes, the
+  newest reports, meet the same density at every size.
   ``MINSHENG_BENCH_DEDUP_SIZES`` (e.g. ``10000,100000,1000000``) sets the sizes (default 10k only).
   The fill runs as the gateway's intake runs: on uvloop (gateway/cli.py), with the gateway's Redis
   client (gateway/embedded.py) and garbage-collector threshold (gateway/runtime.py). Up to 100k, the

@@ -141,7 +141,8 @@ def generate_world(seed: int = 7, now: datetime | None = None, *, incidents: int
             ``worldgen.LEADER_SHARE`` of that many of their own.
             Knobs and the split design: :mod:`sandbox.worldgen`.
         days: how far back the world goes (60: the demo's month or two; a larger world over more days
-            keeps the same density, as a real store grows by months of appeals, not by denser ones).
+            keeps the same density, as a real store grows by months of appeals, not by denser ones:
+            its latest 60 days are the demo's, the days before them evenly spread).
     """
     from sandbox.worldgen import generate  # the generator builds on these dataclasses
 

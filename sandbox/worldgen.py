@@ -131,7 +131,21 @@ class Generator:
         return None
 
     def random_at(self) -> datetime:
-        age = timedelta(days=self.days * self.rng.random() ** 1.7, seconds=self.rng.randint(0, 3600))
+        """When an incident began: the demo's :data:`DAYS` busier the more recent (a dashboard's last
+        days are full), and a world over more days spreads its older reports evenly.
+
+        The latest :data:`DAYS` of a larger world hold their share of its reports, shaped as the demo's,
+        so the newest days are as dense at every size: the demo's shape stretched over years would put
+        ever more of a bigger world into its last weeks (at a million reports over 6,000 days, 17,000
+        in the last six), and the bench's larger stores would measure denser places, not more cases.
+        """
+        draw = self.rng.random()
+        recent = DAYS / self.days if self.days > DAYS else 1.0
+        if draw < recent:
+            age_days = min(self.days, DAYS) * (draw / recent) ** 1.7
+        else:
+            age_days = DAYS + (self.days - DAYS) * (draw - recent) / (1 - recent)
+        age = timedelta(days=age_days, seconds=self.rng.randint(0, 3600))
         return self.now - max(age, timedelta(minutes=20))
 
     def random_kind(self) -> Kind:

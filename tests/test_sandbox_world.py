@@ -363,3 +363,17 @@ def test_week_start_is_the_latest_monday_midnight_in_beijing(at: str, start: str
     begun = week_start(datetime.fromisoformat(at))
     assert begun == datetime.fromisoformat(start)
     assert begun.tzinfo == UTC
+
+
+def test_a_world_over_more_days_keeps_the_demos_density() -> None:
+    # the scale bench grows its store by years, not by denser weeks: a world ten times the demo's over
+    # ten times the days has about the demo's reports in its latest 60 days, and its older days even
+    def received(world: World) -> list[float]:
+        return [(NOW - t.received_at).total_seconds() / 86400 for t in world.tickets if t.received_at <= NOW]
+
+    demo = len(received(generate_world(3, NOW, incidents=400)))
+    ages = received(generate_world(3, NOW, incidents=4000, days=600))
+    assert 0.8 * demo < sum(1 for age in ages if age < 60) < 1.25 * demo
+    per_stretch = Counter(int((age - 60) // 135) for age in ages if 60 <= age < 600)  # four of 135 days
+    assert len(per_stretch) == 4
+    assert max(per_stretch.values()) < 1.3 * min(per_stretch.values())
