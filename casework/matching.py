@@ -159,6 +159,8 @@ def _km(lat1: float, lng1: float, lat2: float, lng2: float) -> float:
     return 2 * 6371.0 * math.asin(math.sqrt(a))
 
 
+BROAD_LEVEL = 2
+"""Words of the top classes and their children (投诉建议, 住房建设, 劳动纠纷 …): a field, not a problem."""
 _SEPARATORS = re.compile(r"[/／>＞|｜\\·→-]+")
 MIN_SCORE = 2.0
 
@@ -297,6 +299,18 @@ class Classifier:
         for leaf in leaves[1:]:
             shared &= set(self._paths[leaf])
         if shared:
+            narrow = self._narrow(leaves, hits)
+            if len(narrow) < len(leaves):
+                return self._common_ancestor(narrow, hits)
             return max(shared, key=lambda cid: self.reference.categories[cid].level)
         # Different top classes: the leaf whose own keywords carried most, then dictionary order.
         return max(leaves, key=lambda leaf: (hits.get(leaf, 0.0), -self._order[leaf]))
+
+    def _narrow(self, leaves: list[str], hits: dict[str, float]) -> list[str]:
+        """Of leaves of one top class tied on score, those that owe it to more than a broad field's word
+        (a word of the top two levels): 小区 (住房建设's) weighs as much as 停电, and 小区停电 is a power
+        cut, not the "some complaint" that the tie's common ancestor would make it. When every leaf
+        has a narrower word, or none has, all stay."""
+        narrow = [leaf for leaf in leaves if any(self.reference.categories[c].level > BROAD_LEVEL
+                                                 for c in self._paths[leaf] if c in hits)]
+        return narrow or leaves

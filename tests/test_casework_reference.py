@@ -144,6 +144,9 @@ def test_resolve_place(ref: Reference, place: Place, expected: str | None) -> No
     (None, "健身房跑路", "办的会员卡不给退费", "投诉建议/市场监管/消费维权/预付卡退费"),
     ("其他", "反映一下", "消防通道被车堵住了", "投诉建议/公共安全/消防安全/消防通道堵塞"),
     (None, "你好", "谢谢", None),
+    # a broad class's word (小区, of 住房建设) weighs as much as the leaf's own: the leaf's tells more
+    (None, "小区停电", "", "投诉建议/公用事业/供电服务/停电"),
+    (None, "小区没水", "", "投诉建议/公用事业/供水服务/停水"),
 ])
 def test_classify(ref: Reference, hint: str | None, title: str, content: str, path: str | None) -> None:
     found = ref.classify(hint, title, content)
