@@ -2,7 +2,7 @@
 
 The scale figures (bench/dedup.py) grow the store over years at a steady density. Bursts are
 different: a storm stops the lifts of a whole estate, and every building's residents call within the
-hour. Two figures, each in a fresh redis-server, one writer taking pages of 50 as intake does:
+hour. Three figures, each in a fresh redis-server, one writer taking pages of 50 as intake does:
 
 * ``estate`` — the lifts of :data:`BUILDINGS` buildings of one estate fail, and each building reports
   :data:`PER_BUILDING` times within the hour, through three channels and in four wordings. Each building
@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 import uvloop
 
@@ -41,20 +41,30 @@ MASS_WINDOW = 500
 ESTATE = "阳光花园"
 START = datetime(2026, 7, 1, 20, tzinfo=UTC)
 CHANNELS = ("hotline12345", "mayor", "open311")
-LIFTS = ("电梯故障", "电梯故障", ("{b}栋的电梯又坏了，停在半空不动，老人上下楼很困难",
-                              "{b}栋电梯故障好几天了，物业一直不来修",
-                              "我们{b}栋电梯门关不上，按钮也没反应，请尽快维修",
-                              "{b}栋电梯坏了，每天爬楼梯，希望尽快修好电梯"))
-"""An incident per building: (title, the channel's category word, wordings)."""
-WATER = ("停水", "停水", ("{b}栋从早上开始停水，到现在还没有来水，也没有任何通知",
-                        "我们{b}栋家里没水了，水龙头拧开什么也没有，老人孩子没法做饭",
-                        "{b}栋停水大半天了，听说是水管爆了，什么时候恢复供水",
-                        "{b}栋没水，楼上楼下都一样，请尽快恢复供水"))
+
+
+class Failure(NamedTuple):
+    """What fails in the estate, as its reports tell it."""
+
+    title: str                   # after the estate's name
+    hint: str                    # the channel's category word
+    wordings: tuple[str, ...]    # the content after the estate's name; ``{b}`` is the building
+
+
+LIFTS = Failure("电梯故障", "电梯故障", ("{b}栋的电梯又坏了，停在半空不动，老人上下楼很困难",
+                                    "{b}栋电梯故障好几天了，物业一直不来修",
+                                    "我们{b}栋电梯门关不上，按钮也没反应，请尽快维修",
+                                    "{b}栋电梯坏了，每天爬楼梯，希望尽快修好电梯"))
+"""An incident per building."""
+WATER = Failure("停水", "停水", ("{b}栋从早上开始停水，到现在还没有来水，也没有任何通知",
+                              "我们{b}栋家里没水了，水龙头拧开什么也没有，老人孩子没法做饭",
+                              "{b}栋停水大半天了，听说是水管爆了，什么时候恢复供水",
+                              "{b}栋没水，楼上楼下都一样，请尽快恢复供水"))
 """One incident for the estate, however many buildings report it."""
 
 
 def run() -> dict[str, Any]:
-    """Both figures (see the module docstring)."""
+    """The three figures (see the module docstring)."""
     reference = Reference.load()
     return {"estate": _estate(reference, LIFTS, per_building=True),
             "estate_outage": _estate(reference, WATER, per_building=False),
@@ -63,20 +73,19 @@ def run() -> dict[str, Any]:
                     "(600 within the half hour), the mass incident's 90 s apart (4,000 over four days)"}
 
 
-def _report(n: int, building: int, incident: tuple[str, str, tuple[str, ...]] = LIFTS) -> CaseRecord:
+def _report(n: int, building: int, failure: Failure = LIFTS) -> CaseRecord:
     at = START + timedelta(seconds=3 * n)
-    title, hint, wordings = incident
-    return CaseRecord(channel=CHANNELS[n % len(CHANNELS)], source_id=f"burst-{n}", title=ESTATE + title,
-                      content=ESTATE + wordings[n // BUILDINGS % len(wordings)].format(b=building),
-                      category_hint=hint, status=UnifiedStatus.SUBMITTED,
+    wording = failure.wordings[n // BUILDINGS % len(failure.wordings)]
+    return CaseRecord(channel=CHANNELS[n % len(CHANNELS)], source_id=f"burst-{n}",
+                      title=ESTATE + failure.title, content=ESTATE + wording.format(b=building),
+                      category_hint=failure.hint, status=UnifiedStatus.SUBMITTED,
                       place=Place(street="光明街道", community="光明社区"),
                       parties=(Party(role="诉求人", name="业主", phone=f"139{n:08d}"),),
                       source_status="受理", received_at=at, updated_at=at)
 
 
-def _estate(reference: Reference, incident: tuple[str, str, tuple[str, ...]], *,
-            per_building: bool) -> dict[str, Any]:
-    records = [_report(n, n % BUILDINGS + 1, incident) for n in range(BUILDINGS * PER_BUILDING)]
+def _estate(reference: Reference, failure: Failure, *, per_building: bool) -> dict[str, Any]:
+    records = [_report(n, n % BUILDINGS + 1, failure) for n in range(BUILDINGS * PER_BUILDING)]
     gold = {f"{r.channel}:{r.source_id}": str(n % BUILDINGS if per_building else 0)
             for n, r in enumerate(records)}
     with plain_redis() as url:

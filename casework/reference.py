@@ -290,15 +290,14 @@ def _add_categories(items: list[Any], parent: str | None, level: int, out: dict[
         if not isinstance(own_area, bool):
             problems.append(f"{here} ({name}): area_wide must be true or false, not {own_area!r}")
             own_area = False
+        marked = area_wide or own_area
         out[code] = Category(id=code, name=name, level=level, parent_id=parent,
-                             keywords=tuple(str(k) for k in keywords if str(k).strip()),
-                             area_wide=area_wide or own_area)
+                             keywords=tuple(str(k) for k in keywords if str(k).strip()), area_wide=marked)
         children = item.get("children") or []
         if children and level >= 4:
             problems.append(f"{here} ({name}): the dictionary has four levels; this node has children")
         elif isinstance(children, list):
-            _add_categories(children, code, level + 1, out, f"{here}.children", problems,
-                            area_wide or own_area)
+            _add_categories(children, code, level + 1, out, f"{here}.children", problems, marked)
 
 
 def _load_departments(path: Path, regions: Mapping[str, Region], categories: Mapping[str, Category],
