@@ -121,7 +121,8 @@ class StoreClusters:
             cluster, sigs, ix = await self.store.load_full(reader, cluster_id)
         except KeyError:
             return None
-        return ClusterView(id=cluster.id, title=cluster.title, members=cluster.case_keys,
+        members = tuple(await self.store.members(cluster, reader))
+        return ClusterView(id=cluster.id, title=cluster.title, members=members,
                            channels=cluster.channels, category_id=cluster.category_id,
                            region_id=cluster.region_id, head_count=cluster.head_count,
                            handle=(cluster, sigs, ix))

@@ -2,11 +2,11 @@
 
 A cluster is filed under its members' channels, regions (each with every ancestor, so a street's set
 holds everything beneath it), categories (likewise) and identity hashes, its status and its department
-(see :func:`memberships`), and scored in one sorted set per sort order. A search is set algebra in one
-``MULTI``: alternatives within a filter unioned, everything intersected with the sort order's sorted
-set (weights keep its score); ``minCases`` trims a scratch copy by report count first. Results are
-kept a few seconds under a name made from the query and the clusters' change counter; pages are read
-newest (highest score) first with keyset cursors, as :mod:`casework.search` does.
+(see :func:`memberships` and :func:`resident_keys`), and scored in one sorted set per sort order. A
+search is set algebra in one ``MULTI``: alternatives within a filter unioned, everything intersected with
+the sort order's sorted set (weights keep its score); ``minCases`` trims a scratch copy by report count
+first. Results are kept a few seconds under a name made from the query and the clusters' change counter;
+pages are read newest (highest score) first with keyset cursors, as :mod:`casework.search` does.
 
 Text is not indexed per cluster: a cluster is listed when one of its cases matches the text as the
 case search reads it (:func:`casework.search.text_keys`: every bigram, single characters in titles).
@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from casework.clusters import Cluster
     from casework.reference import Reference
 
-__all__ = ["ClusterPage", "ClusterQuery", "ClusterSort", "memberships", "search_clusters"]
+__all__ = ["ClusterPage", "ClusterQuery", "ClusterSort", "memberships", "resident_keys", "search_clusters"]
 
 
 class ClusterSort(StrEnum):
@@ -68,9 +68,10 @@ class ClusterPage:
     clusters: tuple[Cluster, ...] = ()
 
 
-def memberships(cluster: Cluster, cases: Iterable[StoredCase], reference: Reference,
-                appellants: Callable[[StoredCase], list[str]]) -> set[str]:
-    """The index sets ``cases`` add to ``cluster`` (status and department are the store's to set)."""
+def memberships(cluster: Cluster, cases: Iterable[StoredCase], reference: Reference) -> set[str]:
+    """The index sets ``cases`` add to ``cluster`` but its residents' (status and department are the
+    store's to set). A cluster has a few of them however many cases it has: the store keeps them in
+    the cluster's record (``ix``) and moves exactly those that change."""
     found: set[str] = set()
     for case in cases:
         found.add(keys.cluster_index("ch", case.channel))
@@ -79,10 +80,23 @@ def memberships(cluster: Cluster, cases: Iterable[StoredCase], reference: Refere
         if case.category_id:
             found.update(keys.cluster_index("ct", c.id)
                          for c in reference.category_ancestors(case.category_id))
-        found.update(keys.cluster_index("who", h) for h in appellants(case))
     if cluster.department_id:
         found.add(keys.cluster_index("dep", cluster.department_id))
     return found
+
+
+def resident_keys(cases: Iterable[StoredCase], appellants: Callable[[StoredCase], list[str]]) -> set[str]:
+    """The index sets of the residents (identity hashes) of ``cases``: one per resident, so a mass
+    incident's cluster is in thousands. They are only ever added as cases join and are not kept in
+    the cluster's record; a split or merge works out the ones to leave from the cases it moves."""
+    return {keys.cluster_index("who", h) for case in cases for h in appellants(case)}
+
+
+def is_resident_key(key: str) -> bool:
+    return key.startswith(_WHO)
+
+
+_WHO = keys.cluster_index("who", "")
 
 
 def _groups(query: ClusterQuery) -> list[tuple[str, ...]]:

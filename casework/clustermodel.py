@@ -63,7 +63,7 @@ class Cluster:
     category_id: str | None
     region_id: str | None
     status: UnifiedStatus
-    case_keys: tuple[str, ...]             # oldest report first
+    case_count: int                        # the keys are a sorted set of their own (keys.cluster_cases)
     channels: tuple[str, ...]
     first_received_at: datetime
     last_received_at: datetime
@@ -77,10 +77,8 @@ class Cluster:
     deadline: datetime | None = None       # set by dispatch
     overdue: bool = False                  # set by dispatch
     head_count: int = 1
-
-    @property
-    def case_count(self) -> int:
-        return len(self.case_keys)
+    legacy_cases: tuple[str, ...] | None = None
+    """The case keys of a record written before they moved to their own sorted set (until written again)."""
 
     def open_at(self, at: datetime) -> bool:
         """Whether a report received at ``at`` may still join (not closed, or closed after it)."""
@@ -89,7 +87,7 @@ class Cluster:
     def dump(self) -> str:
         return json.dumps({
             "id": self.id, "title": self.title, "category_id": self.category_id, "region_id": self.region_id,
-            "status": self.status.value, "cases": list(self.case_keys), "channels": list(self.channels),
+            "status": self.status.value, "count": self.case_count, "channels": list(self.channels),
             "first": self.first_received_at.isoformat(), "last": self.last_received_at.isoformat(),
             "risk": self.risk, "reasons": [r.dump() for r in self.merge_reasons[-MAX_REASONS:]],
             "recurrence_of": self.recurrence_of, "manual": self.manual,
@@ -100,8 +98,10 @@ class Cluster:
     @classmethod
     def load(cls, raw: str) -> Cluster:
         d = json.loads(raw)
+        legacy = tuple(d["cases"]) if "cases" in d else None
         return cls(id=d["id"], title=d["title"], category_id=d["category_id"], region_id=d["region_id"],
-                   status=UnifiedStatus(d["status"]), case_keys=tuple(d["cases"]),
+                   status=UnifiedStatus(d["status"]),
+                   case_count=len(legacy) if legacy is not None else int(d["count"]), legacy_cases=legacy,
                    channels=tuple(d["channels"]), first_received_at=_time(d["first"]),
                    last_received_at=_time(d["last"]), risk=float(d["risk"]),
                    merge_reasons=tuple(MergeReason.load(r) for r in d.get("reasons", ())),
@@ -113,16 +113,17 @@ class Cluster:
 
 
 def cluster_event(cluster: Cluster, sigs: Sequence[dict[str, Any]], *, first: str | None = None,
-                  actor: str | None = None, at: datetime | None = None, only_first: bool = False,
-                  **detail: str | None) -> dict[str, str]:
+                  members: Sequence[str] = (), actor: str | None = None, at: datetime | None = None,
+                  only_first: bool = False, **detail: str | None) -> dict[str, str]:
     """The event payload of a change of ``cluster`` (the common fields of :func:`event_fields`).
 
-    The cases concerned are ``first`` and then the cluster's every case, or only ``first`` when the
-    change is about that case alone (``only_first``: a case joined). A mass incident's cluster takes
-    thousands of reports, and listing them all in the event of each join made every event as big as
-    the cluster (113 KB at 4,000 reports) and the log grow with the square of the cluster.
+    The cases concerned are ``first`` and then ``members`` (the cluster's every case, when the change
+    is about them all), or only ``first`` when the change is about that case alone (``only_first``: a
+    case joined). A mass incident's cluster takes thousands of reports, and listing them all in the
+    event of each join made every event as big as the cluster (113 KB at 4,000 reports) and the log
+    grow with the square of the cluster.
     """
-    concerned = [first or ""] if only_first else [first or "", *cluster.case_keys]
+    concerned = [first or ""] if only_first else [first or "", *members]
     fields = event_fields(cases=concerned, cluster=cluster.id,
                           departments=[cluster.department_id or ""], regions=[cluster.region_id],
                           channels=cluster.channels, parties=[w for s in sigs for w in s.get("who", ())],
@@ -135,7 +136,7 @@ def new_cluster(cluster_id: str, case: StoredCase, recurrence_of: str | None) ->
     terminal = case.status in CLOSED_STATUSES
     reason = MergeReason(case.key, None, 1.0, {}, "auto", utc_now())
     return Cluster(id=cluster_id, title=case.title, category_id=case.category_id, region_id=case.region_id,
-                   status=case.status if terminal else UnifiedStatus.SUBMITTED, case_keys=(case.key,),
+                   status=case.status if terminal else UnifiedStatus.SUBMITTED, case_count=1,
                    channels=(case.channel,), first_received_at=case.received_at,
                    last_received_at=case.received_at, risk=0.0, merge_reasons=(reason,),
                    recurrence_of=recurrence_of, closed_at=case.updated_at if terminal else None,
@@ -143,7 +144,8 @@ def new_cluster(cluster_id: str, case: StoredCase, recurrence_of: str | None) ->
 
 
 def with_case(cluster: Cluster, case: StoredCase, reason: MergeReason | None) -> Cluster:
-    joined = replace(cluster, case_keys=_inserted(cluster.case_keys, case.key),
+    """``cluster`` with ``case`` joined (a case not yet in it: the store adds its key to the case list)."""
+    joined = replace(cluster, case_count=cluster.case_count + 1,
                      channels=_inserted(cluster.channels, case.channel),
                      first_received_at=min(cluster.first_received_at, case.received_at),
                      last_received_at=max(cluster.last_received_at, case.received_at),
@@ -155,9 +157,7 @@ def with_case(cluster: Cluster, case: StoredCase, reason: MergeReason | None) ->
 
 
 def _inserted(ordered: tuple[str, ...], value: str) -> tuple[str, ...]:
-    """``ordered`` (sorted, distinct) with ``value`` in its place. A mass incident's cluster takes
-    thousands of reports, and sorting its keys again for each one made a join cost grow with the
-    cluster: ~0.4 ms a join at 3,700 cases."""
+    """``ordered`` (sorted, distinct) with ``value`` in its place."""
     at = bisect.bisect_left(ordered, value)
     if at < len(ordered) and ordered[at] == value:
         return ordered

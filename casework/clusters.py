@@ -1,19 +1,22 @@
 """The cluster store: 民声云 dispatch units — every case belongs to exactly one cluster.
 
-A cluster is what gets dispatched. It is one hash (``keys.cluster``) holding its record as JSON
-(``doc``) and the index keys it is filed under (``ix``); the dedup signatures of its latest members, all
-the matcher reads of it, sit in one hash of the index slot (``keys.CLUSTER_SIGNATURES``), so that
-retrieving the candidates of a new case and reading their signatures is one command. The case hash
+A cluster is what gets dispatched. It is one hash (``keys.cluster``) holding its record as JSON (``doc``)
+and the index keys it is filed under (``ix``; but its residents', which are only ever added), and a
+sorted set of its case keys (``keys.cluster_cases``), so that what a join reads and writes does not grow
+with the cluster (a mass incident takes thousands of reports). The dedup signatures of its latest
+members, all the matcher reads of it, sit in one hash of the index slot (``keys.CLUSTER_SIGNATURES``), so
+that retrieving the candidates of a new case and reading their signatures is one command. The case hash
 records its cluster (field ``cluster``), and so does ``keys.CLUSTER_OF`` (read by retrieval and by the
-dispatch view's text filter). Every change — a page of cases clustered, a cluster created, merged,
-split, its status or dispatch facts set — is one ``MULTI`` that moves exactly the index memberships
-that differ and appends exactly one event per case clustered or correction made.
+dispatch view's text filter). Every change — a page of cases clustered, a cluster created, merged, split,
+its status or dispatch facts set — is one ``MULTI`` that moves exactly the index memberships that differ
+and appends exactly one event per case clustered or correction made.
 
 Public API (issue 5, dispatch, builds on it):
 
 * :meth:`ClusterStore.assign_many` / :meth:`assign` / :meth:`assign_pending` — intake's hook: cluster
   a page of newly stored cases (the decisions are :mod:`casework.clusterbatch`'s), or one;
-* :meth:`ClusterStore.get`, :meth:`get_many`, :meth:`cluster_of`, :meth:`search` (the dispatch view);
+* :meth:`ClusterStore.get`, :meth:`get_many`, :meth:`members`, :meth:`members_many`, :meth:`cluster_of`,
+  :meth:`search` (the dispatch view);
 * :meth:`ClusterStore.merge`, :meth:`split` — dispatchers' corrections (never undone automatically);
 * :meth:`ClusterStore.set_status` — the lifecycle (its own event ``cluster.status``), and
   :meth:`ClusterStore.set_dispatch` — department, deadline and overdue flag, which the dispatch
@@ -35,7 +38,15 @@ from redis.exceptions import LockError, WatchError
 
 from casework import keys
 from casework.clusterbatch import Filed, Placement, Placements, place
-from casework.clusterindex import ClusterPage, ClusterQuery, ClusterSort, memberships, search_clusters
+from casework.clusterindex import (
+    ClusterPage,
+    ClusterQuery,
+    ClusterSort,
+    is_resident_key,
+    memberships,
+    resident_keys,
+    search_clusters,
+)
 from casework.clustermodel import (
     CLOSED_STATUSES,
     MAX_SIGNATURES,
@@ -115,6 +126,26 @@ class ClusterStore:
                 pipe.hget(keys.cluster(cluster_id), "doc")
             docs = await pipe.execute()
         return [None if doc is None else Cluster.load(_text(doc)) for doc in docs]
+
+    async def members(self, cluster: Cluster, reader: Any = None) -> list[str]:
+        """The keys of the cluster's cases, oldest report first, read through ``reader`` (a watching
+        pipeline; the client when None)."""
+        if cluster.legacy_cases is not None:
+            return list(cluster.legacy_cases)
+        return [_text(k) for k in await (reader or self.redis).zrange(keys.cluster_cases(cluster.id), 0, -1)]
+
+    async def members_many(self, cluster_ids: Sequence[str]) -> list[list[str]]:
+        """:meth:`members` of several clusters in one round trip ([] for an unknown cluster)."""
+        if not cluster_ids:
+            return []
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for cluster_id in cluster_ids:
+                pipe.zrange(keys.cluster_cases(cluster_id), 0, -1)
+            found = [[_text(k) for k in keys_] for keys_ in await pipe.execute()]
+        unlisted = [n for n, listed in enumerate(found) if not listed]  # none, or written before the lists
+        for n, cluster in zip(unlisted, await self.get_many([cluster_ids[n] for n in unlisted]), strict=True):
+            found[n] = list(cluster.legacy_cases or ()) if cluster is not None else []
+        return found
 
     async def cluster_of(self, case_key: str) -> str | None:
         """The id of the case's cluster (None while the case is unknown or not yet clustered)."""
@@ -305,12 +336,14 @@ class ClusterStore:
 
     def write_in(self, pipe: Any, cluster: Cluster, sigs: list[dict[str, Any]], *, old_ix: set[str],
                  cases: Sequence[StoredCase], sig_of_new: Signature | None = None,
-                 new_ix: set[str] | None = None) -> None:
-        """Queue the cluster's record, the diff of its index memberships and its members' links."""
+                 new_ix: set[str] | None = None, residents_left: frozenset[str] = frozenset()) -> None:
+        """Queue the cluster's record, the diff of its index memberships and its members' links (``cases``
+        join it; ``residents_left`` are resident index sets it leaves)."""
         new_sigs = (sig_of_new,) if sig_of_new else ()
         last = cluster.last_received_at.timestamp()
         self.write_many_in(pipe, [ClusterWrite(cluster, sigs, old_ix, tuple(cases), new_sigs, new_ix,
-                                               {block: last for sig in new_sigs for block in sig.blocks()})])
+                                               {block: last for sig in new_sigs for block in sig.blocks()},
+                                               residents_left)])
 
     def write_many_in(self, pipe: Any, writes: Sequence[ClusterWrite]) -> None:
         """:meth:`write_in` for several clusters: the same writes, in a few commands for all."""
@@ -318,13 +351,16 @@ class ClusterStore:
         for write in writes:
             cluster = write.cluster
             ix = write.new_ix if write.new_ix is not None else write.old_ix | memberships(
-                cluster, write.cases, self.reference, self._appellants(write.new_sigs))
+                cluster, write.cases, self.reference)
             ix = {k for k in ix if not k.startswith(keys.cluster_index("st", ""))}
             ix.add(keys.cluster_index("st", cluster.status.value))
             scores = _orders(cluster)
             scores.update((keys.dedup_block(block), score) for block, score in write.blocks.items())
-            moves.append(Move(cluster.id, add=ix - write.old_ix, remove=write.old_ix - ix, scores=scores))
+            residents = resident_keys(write.cases, self._appellants(write.new_sigs))
+            moves.append(Move(cluster.id, add=(ix - write.old_ix) | residents,
+                              remove=(write.old_ix - ix) | write.residents_left, scores=scores))
             pipe.hset(keys.cluster(cluster.id), mapping={"doc": cluster.dump(), "ix": json.dumps(sorted(ix))})
+            _list_cases(pipe, cluster, write.cases)
             signatures[cluster.id] = json.dumps(write.sigs, ensure_ascii=False)
             linked.update(dict.fromkeys((case.key for case in write.cases), cluster.id))
         move_many(pipe, moves)
@@ -366,8 +402,10 @@ class ClusterStore:
                 try:
                     await pipe.watch(keys.cluster(cluster_id))
                     cluster, sigs, ix = await self.load_full(pipe, cluster_id)
+                    members = await self.members(cluster, pipe)
                     pipe.multi()
-                    changed = self.set_status_in(pipe, cluster, sigs, ix, status, by=by, at=at)
+                    changed = self.set_status_in(pipe, cluster, sigs, ix, status, members=members, by=by,
+                                                 at=at)
                     await pipe.execute()
                     return changed
                 except WatchError:
@@ -375,14 +413,16 @@ class ClusterStore:
         raise RuntimeError(f"cluster {cluster_id!r} kept changing; gave up")
 
     def set_status_in(self, pipe: Any, cluster: Cluster, sigs: list[dict[str, Any]], ix: set[str],
-                      status: UnifiedStatus, *, by: str = "system", at: datetime | None = None) -> Cluster:
-        """Queue a status change and its event on ``pipe`` (after ``pipe.multi()``); returns the record."""
+                      status: UnifiedStatus, *, members: Sequence[str], by: str = "system",
+                      at: datetime | None = None) -> Cluster:
+        """Queue a status change and its event on ``pipe`` (after ``pipe.multi()``); returns the record.
+        ``members`` are the cluster's case keys (:meth:`members`), which the event concerns."""
         when = at or utc_now()
         closed_at = when if status in CLOSED_STATUSES else None
         changed = replace(cluster, status=status, closed_at=closed_at)
         self.write_in(pipe, changed, sigs, old_ix=ix, cases=(), new_ix=ix)
         self.events.append_in(pipe, CLUSTER_UPDATED, cluster_event(
-            changed, sigs, actor=by, at=when, change="status", status=status.value,
+            changed, sigs, members=members, actor=by, at=when, change="status", status=status.value,
             previous=cluster.status.value))
         return changed
 
@@ -395,9 +435,11 @@ class ClusterStore:
                 try:
                     await pipe.watch(keys.cluster(cluster_id))
                     cluster, sigs, ix = await self.load_full(pipe, cluster_id)
+                    members = await self.members(cluster, pipe)
                     pipe.multi()
-                    changed = self.set_dispatch_in(pipe, cluster, sigs, ix, department_id=department_id,
-                                                   deadline=deadline, overdue=overdue, by=by)
+                    changed = self.set_dispatch_in(pipe, cluster, sigs, ix, members=members,
+                                                   department_id=department_id, deadline=deadline,
+                                                   overdue=overdue, by=by)
                     await pipe.execute()
                     return changed
                 except WatchError:
@@ -405,8 +447,8 @@ class ClusterStore:
         raise RuntimeError(f"cluster {cluster_id!r} kept changing; gave up")
 
     def set_dispatch_in(self, pipe: Any, cluster: Cluster, sigs: list[dict[str, Any]], ix: set[str], *,
-                        department_id: str | None, deadline: datetime | None, overdue: bool,
-                        by: str = "system") -> Cluster:
+                        members: Sequence[str], department_id: str | None, deadline: datetime | None,
+                        overdue: bool, by: str = "system") -> Cluster:
         changed = replace(cluster, department_id=department_id, deadline=deadline, overdue=overdue)
         new_ix = {k for k in ix if not k.startswith(keys.cluster_index("dep", ""))}
         if department_id:
@@ -417,8 +459,8 @@ class ClusterStore:
         else:
             pipe.srem(keys.CLUSTER_OVERDUE, cluster.id)
         self.events.append_in(pipe, CLUSTER_UPDATED, cluster_event(
-            changed, sigs, actor=by, change="dispatch", deadline=deadline.isoformat() if deadline else "",
-            overdue="1" if overdue else "0"))
+            changed, sigs, members=members, actor=by, change="dispatch",
+            deadline=deadline.isoformat() if deadline else "", overdue="1" if overdue else "0"))
         return changed
 
     # -- dispatchers' corrections (never undone automatically) ---------------------------------
@@ -471,6 +513,7 @@ class ClusterWrite:
     new_sigs: Sequence[Signature] = ()
     new_ix: set[str] | None = None
     blocks: Mapping[str, float] = field(default_factory=dict)
+    residents_left: frozenset[str] = frozenset()
 
 
 _Loaded = tuple[Cluster, list[dict[str, Any]], set[str]]
@@ -575,7 +618,19 @@ def _load_sigs(raw: Any) -> list[dict[str, Any]]:
 
 
 def _load_ix(raw: Any) -> set[str]:
-    return set(json.loads(_text(raw))) if raw else set()
+    """A cluster's recorded index keys; residents' keys, which records written before they were left out
+    hold, are dropped (they stay filed, as every newer record's are)."""
+    return {k for k in json.loads(_text(raw)) if not is_resident_key(k)} if raw else set()
+
+
+def _list_cases(pipe: Any, cluster: Cluster, joined: Sequence[StoredCase]) -> None:
+    """Queue the cases joining ``cluster`` into its case list (and, for a record written before the list
+    was its own, the cases the record held)."""
+    listed = keys.cluster_cases(cluster.id)
+    if cluster.legacy_cases:  # their received times are not at hand: the cluster's first report's
+        pipe.zadd(listed, dict.fromkeys(cluster.legacy_cases, cluster.first_received_at.timestamp()), nx=True)
+    if joined:
+        pipe.zadd(listed, {case.key: case.received_at.timestamp() for case in joined})
 
 
 def _text(value: Any) -> str:

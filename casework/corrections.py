@@ -14,7 +14,7 @@ from typing import Any
 from redis.exceptions import WatchError
 
 from casework import keys
-from casework.clusterindex import memberships
+from casework.clusterindex import memberships, resident_keys
 from casework.clusters import (
     MAX_RETRIES,
     Cluster,
@@ -53,7 +53,8 @@ async def merge(store: ClusterStore, cluster_ids: Sequence[str], *, by: str) -> 
             try:
                 await pipe.watch(*(keys.cluster(i) for i in ids))
                 loaded = [await store.load_full(pipe, i) for i in ids]
-                merged = await _merge_in(store, pipe, loaded, by)
+                listed = {cluster.id: await store.members(cluster, pipe) for cluster, _, _ in loaded}
+                merged = await _merge_in(store, pipe, loaded, listed, by)
                 await pipe.execute()
                 return merged
             except WatchError:
@@ -61,11 +62,13 @@ async def merge(store: ClusterStore, cluster_ids: Sequence[str], *, by: str) -> 
     raise RuntimeError("the clusters kept changing; gave up")
 
 
-async def _merge_in(store: ClusterStore, pipe: Any, loaded: list[_Loaded], by: str) -> Cluster:
+async def _merge_in(store: ClusterStore, pipe: Any, loaded: list[_Loaded], listed: dict[str, list[str]],
+                    by: str) -> Cluster:
     loaded.sort(key=lambda item: (item[0].first_received_at, item[0].id))
     (target, sigs, ix), others = loaded[0], loaded[1:]
-    members = [key for other, _, _ in others for key in other.case_keys]
+    members = [key for other, _, _ in others for key in listed[other.id]]
     cases = [c for c in await store.cases.get_many(members) if c is not None]
+    cases_of = {c.key: c for c in cases}
     merged = target
     for case in cases:
         merged = with_case(merged, case, MergeReason(case.key, None, 1.0, {}, f"manual:{by}", utc_now()))
@@ -76,12 +79,15 @@ async def _merge_in(store: ClusterStore, pipe: Any, loaded: list[_Loaded], by: s
     store.write_in(pipe, merged, kept, old_ix=ix, cases=cases,
                    new_ix=ix.union(*(other_ix for _, _, other_ix in others)))
     for other, _, other_ix in others:
-        _drop(pipe, other, other_ix)
+        residents = resident_keys([cases_of[k] for k in listed[other.id] if k in cases_of],
+                                  store.cases.appellant_hashes)
+        _drop(pipe, other, other_ix | residents)
     for raw in other_sigs:  # the merged cluster is found wherever its parts were
         for block in Signature.load(raw).blocks():
             pipe.zadd(keys.dedup_block(block), {merged.id: merged.last_received_at.timestamp()})
     store.events.append_in(pipe, CLUSTER_MERGED, cluster_event(
-        merged, kept, actor=by, merged=",".join(o.id for o, _, _ in others)))
+        merged, kept, members=[*listed[target.id], *members], actor=by,
+        merged=",".join(o.id for o, _, _ in others)))
     return merged
 
 
@@ -108,7 +114,8 @@ async def split(store: ClusterStore, case_key: str, *, by: str) -> Cluster:
                 old, sigs, old_ix = await store.load_full(pipe, cluster_id)
                 if old.case_count < 2:
                     raise ClusterConflict("the case is already alone in its cluster")
-                created = await _split_in(store, pipe, (old, sigs, old_ix), case, sig, by)
+                others = [k for k in await store.members(old, pipe) if k != case.key]
+                created = await _split_in(store, pipe, (old, sigs, old_ix), others, case, sig, by)
                 await pipe.execute()
                 return created
             except WatchError:
@@ -116,13 +123,14 @@ async def split(store: ClusterStore, case_key: str, *, by: str) -> Cluster:
     raise RuntimeError("the cluster kept changing; gave up")
 
 
-async def _split_in(store: ClusterStore, pipe: Any, loaded: _Loaded, case: StoredCase, sig: Signature,
-                    by: str) -> Cluster:
+async def _split_in(store: ClusterStore, pipe: Any, loaded: _Loaded, others: list[str], case: StoredCase,
+                    sig: Signature, by: str) -> Cluster:
     old, sigs, old_ix = loaded
-    others = [k for k in old.case_keys if k != case.key]
     rest = [c for c in await store.cases.get_many(others) if c is not None]
     remaining = _rebuilt(old, rest)
-    rest_ix = memberships(remaining, rest, store.reference, store.cases.appellant_hashes)
+    rest_ix = memberships(remaining, rest, store.reference)
+    residents_left = resident_keys([case], store.cases.appellant_hashes) - resident_keys(
+        rest, store.cases.appellant_hashes)
     rest_ix |= {k for k in old_ix if k.startswith(keys.cluster_index("dep", ""))}
     new_id = f"c{int(await store.redis.incr(keys.CLUSTER_SEQUENCE))}"
     reason = MergeReason(case.key, None, 1.0, {}, f"manual:{by}", utc_now())
@@ -130,7 +138,8 @@ async def _split_in(store: ClusterStore, pipe: Any, loaded: _Loaded, case: Store
                       status=old.status, closed_at=old.closed_at)
     pipe.multi()
     store.write_in(pipe, remaining, [s for s in sigs if s.get("k") != case.key], old_ix=old_ix, cases=(),
-                   new_ix=rest_ix)
+                   new_ix=rest_ix, residents_left=frozenset(residents_left))
+    pipe.zrem(keys.cluster_cases(old.id), case.key)
     store.write_in(pipe, created, [sig.dump()], old_ix=set(), cases=[case], sig_of_new=sig)
     store.events.append_in(pipe, CLUSTER_SPLIT, cluster_event(created, [sig.dump()], first=case.key, actor=by,
                                                               split_from=old.id))
@@ -144,7 +153,7 @@ def _rebuilt(old: Cluster, rest: Sequence[StoredCase]) -> Cluster:
     heads = [int(v) for c in rest
              if isinstance(v := c.extra.get("head_count"), int) and not isinstance(v, bool)]
     return with_risk(replace(
-        old, case_keys=tuple(sorted(kept)), channels=tuple(sorted({c.channel for c in rest})),
+        old, case_count=len(rest), channels=tuple(sorted({c.channel for c in rest})),
         first_received_at=ordered[0].received_at, last_received_at=ordered[-1].received_at,
         merge_reasons=tuple(r for r in old.merge_reasons if r.case_key in kept), manual=True,
         head_count=max(heads, default=1)))
@@ -156,6 +165,6 @@ def _drop(pipe: Any, cluster: Cluster, ix: set[str]) -> None:
     for order in ("last", "count", "risk", "deadline"):
         pipe.zrem(keys.cluster_order(order), cluster.id)
     pipe.srem(keys.CLUSTER_OVERDUE, cluster.id)
-    pipe.delete(keys.cluster(cluster.id))
+    pipe.delete(keys.cluster(cluster.id), keys.cluster_cases(cluster.id))
     pipe.hdel(keys.CLUSTER_SIGNATURES, cluster.id)
 

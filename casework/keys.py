@@ -30,6 +30,7 @@ key                                            holds
 ``ms:quarantine:{<channel>}`` (``:n``, ``:seen``)  list / counter / hash of rejected records
 ``ms:quarantine:channels``                     set: channels that ever quarantined a record
 ``ms:cluster:{<cluster id>}``                  hash: one cluster (民声云 dispatch unit) and its index keys
+``ms:cluster:{<cluster id>}:cases``            zset: the cluster's case keys, scored by received time
 ``ms:{ix}:cl:sigs``                            hash: cluster id → its members' dedup signatures (JSON)
 ``ms:{ix}:cl:seq``                             counter: the last cluster number handed out
 ``ms:{ix}:cl:of``                              hash: case key → its cluster id
@@ -77,6 +78,7 @@ __all__ = [
     "category_index",
     "channel_index",
     "cluster",
+    "cluster_cases",
     "cluster_index",
     "cluster_order",
     "cluster_query",
@@ -217,6 +219,12 @@ BACKFILL_CURSORS = f"{PREFIX}:backfill"
 def cluster(cluster_id: str) -> str:
     """The hash of one cluster: its record (``doc``) and the index keys it is filed under (``ix``)."""
     return f"{PREFIX}:cluster:{{{cluster_id}}}"
+
+
+def cluster_cases(cluster_id: str) -> str:
+    """The keys of a cluster's cases, scored by received time: apart from its record, so that a report
+    joining a mass incident's cluster writes one member instead of the record's list of thousands."""
+    return f"{PREFIX}:cluster:{{{cluster_id}}}:cases"
 
 
 def cluster_order(order: str) -> str:

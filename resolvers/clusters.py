@@ -93,7 +93,8 @@ async def dispatch_view(ctx: GraphContext, values: ClusterFilterValues, sort: Cl
 
 
 async def _visible_cases(ctx: GraphContext, cluster: Cluster) -> list[StoredCase]:
-    return await visible_cases(ctx, await ctx.loaders.cases.load_many(list(cluster.case_keys)))
+    members = await ctx.loaders.cluster_members.load(cluster.id)
+    return await visible_cases(ctx, await ctx.loaders.cases.load_many(members))
 
 
 async def get_cluster(ctx: GraphContext, cluster_id: str) -> Cluster | None:
@@ -139,7 +140,7 @@ async def merge_clusters(ctx: GraphContext, cluster_ids: list[str]) -> Cluster:
     clusters = await store.get_many(cluster_ids)
     if any(c is None for c in clusters):
         raise NotFound("no such cluster")
-    members = [k for c in clusters if c is not None for k in c.case_keys]
+    members = [k for listed in await store.members_many(cluster_ids) for k in listed]
     cases = [c for c in await ctx.loaders.cases.load_many(members) if c is not None]
     with audited(ctx, "mergeClusters", ",".join(encode_global_id("Cluster", i) for i in cluster_ids)):
         await _require_merge_right(ctx, cases)

@@ -52,6 +52,18 @@ class CaseCountLoader(DataLoader[str, int]):
         return [counts.get(channel, 0) for channel in channels]
 
 
+class ClusterMembersLoader(DataLoader[str, list[str]]):
+    """The case keys of clusters (民声云), one pipeline per tick; [] where clusters are not kept."""
+
+    def __init__(self, resources: Resources) -> None:
+        super().__init__(cache=True)
+        self.resources = resources
+
+    async def batch_load_fn(self, cluster_ids: list[str]) -> list[list[str]]:
+        clusters = self.resources.clusters
+        return [[] for _ in cluster_ids] if clusters is None else await clusters.members_many(cluster_ids)
+
+
 class QuarantineCountLoader(DataLoader[str, int]):
     def __init__(self, resources: Resources) -> None:
         super().__init__(cache=True)
@@ -70,6 +82,7 @@ class Loaders:
         self.cases = CaseLoader(resources)
         self.case_departments = CaseDepartmentsLoader(resources)
         self.case_counts = CaseCountLoader(resources)
+        self.cluster_members = ClusterMembersLoader(resources)
         self.quarantine_counts = QuarantineCountLoader(resources)
         self._sources: dict[str, SourceLoader] = {}
         self.facts: dict[str, CaseFacts] = {}  # case key → what the rights policy needs to know
