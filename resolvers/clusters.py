@@ -7,6 +7,7 @@ splitting take :data:`auth.rights.Action.MERGE` on every case involved (district
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -28,6 +29,8 @@ __all__ = ["ClusterFilterValues", "case_cluster", "case_duplicates", "cluster_ca
 
 MAX_TEXT_FILTER = 200
 MAX_MERGE = 50
+MIN_SCAN = 20
+"""Cases read at least at a time while looking for those the viewer may see (one round trip each)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,22 +95,50 @@ async def dispatch_view(ctx: GraphContext, values: ClusterFilterValues, sort: Cl
         raise BadUserInput(f"invalid cursor: {exc}", argument="after") from None
 
 
-async def _visible_cases(ctx: GraphContext, cluster: Cluster) -> list[StoredCase]:
-    members = await ctx.loaders.cluster_members.load(cluster.id)
-    return await visible_cases(ctx, await ctx.loaders.cases.load_many(members))
+async def _first_visible(ctx: GraphContext, keys: Sequence[str], count: int,
+                         skip: str | None = None) -> list[StoredCase]:
+    """The first ``count`` cases of ``keys`` (but ``skip``) that the viewer may see, in order.
+
+    Read a slice at a time: a mass incident's cluster holds thousands of cases, and reading them all
+    to show a page of them took 0.56 s at 20,000.
+    """
+    shown: list[StoredCase] = []
+    if count <= 0:
+        return shown
+    step = max(count, MIN_SCAN)
+    for start in range(0, len(keys), step):
+        wanted = [key for key in keys[start:start + step] if key != skip]
+        shown += await visible_cases(ctx, await ctx.loaders.cases.load_many(wanted))
+        if len(shown) >= count:
+            break
+    return shown[:count]
 
 
 async def get_cluster(ctx: GraphContext, cluster_id: str) -> Cluster | None:
     """The cluster, or None when there is none or the viewer may see none of its cases."""
     cluster = await _store(ctx).get(cluster_id)
-    if cluster is None or not await _visible_cases(ctx, cluster):
+    if cluster is None:
         return None
-    return cluster
+    members = await ctx.loaders.cluster_members.load(cluster_id)
+    return cluster if await _first_visible(ctx, members, 1) else None
 
 
-async def cluster_cases(ctx: GraphContext, cluster: Cluster) -> list[StoredCase]:
-    """The cluster's cases the viewer may see, oldest report first."""
-    return sorted(await _visible_cases(ctx, cluster), key=lambda c: (c.received_at, c.key))
+async def cluster_cases(ctx: GraphContext, cluster: Cluster, *, first: int | None = None,
+                        after: str | None = None, skip: str | None = None) -> list[StoredCase]:
+    """The cluster's cases the viewer may see, oldest report first: at most ``first`` (the largest page
+    when None), those after the case ``after`` (a case key of the cluster), ``skip`` left out.
+
+    Raises:
+        BadUserInput: ``first`` out of bounds, or ``after`` not a case of this cluster.
+    """
+    count = ctx.resources.limits.max_page_size if first is None else page_size(ctx, first)
+    members = await ctx.loaders.cluster_members.load(cluster.id)
+    start = 0
+    if after is not None:
+        if after not in members:
+            raise BadUserInput("after must be a case of this cluster", argument="after")
+        start = members.index(after) + 1
+    return await _first_visible(ctx, members[start:], count, skip)
 
 
 async def case_cluster(ctx: GraphContext, case: StoredCase) -> Cluster | None:
@@ -115,12 +146,13 @@ async def case_cluster(ctx: GraphContext, case: StoredCase) -> Cluster | None:
     return None if cluster_id is None else await _store(ctx).get(cluster_id)
 
 
-async def case_duplicates(ctx: GraphContext, case: StoredCase) -> list[StoredCase]:
-    """The other cases of the case's cluster that the viewer may see."""
+async def case_duplicates(ctx: GraphContext, case: StoredCase, *, first: int | None = None,
+                          after: str | None = None) -> list[StoredCase]:
+    """The other cases of the case's cluster that the viewer may see (see :func:`cluster_cases`)."""
     cluster = await case_cluster(ctx, case)
     if cluster is None:
         return []
-    return [c for c in await cluster_cases(ctx, cluster) if c.key != case.key]
+    return await cluster_cases(ctx, cluster, first=first, after=after, skip=case.key)
 
 
 async def _require_merge_right(ctx: GraphContext, cases: list[StoredCase]) -> None:

@@ -134,9 +134,14 @@ class Case(Node):
         found = await cluster_resolvers.case_cluster(info.context, self.stored)
         return None if found is None else Cluster.of(found)
 
-    @described("other reports of the same incident (the cluster's other cases you may see)")
-    async def duplicates(self, info: Info) -> list[Case]:
-        return [Case.of(c) for c in await cluster_resolvers.case_duplicates(info.context, self.stored)]
+    @described("other reports of the same incident (the cluster's other cases you may see), oldest first: "
+               "at most `first` (the largest page when not given), those after the case `after`")
+    async def duplicates(self, info: Info, first: int | None = None,
+                         after: strawberry.ID | None = None) -> list[Case]:
+        after_key = None if after is None else decode_id_of("Case", after)
+        found = await cluster_resolvers.case_duplicates(info.context, self.stored, first=first,
+                                                        after=after_key)
+        return [Case.of(c) for c in found]
 
     @described("the live record in the channel's own system, fetched on demand (personal fields masked "
                "unless revealed)")

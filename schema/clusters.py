@@ -112,11 +112,15 @@ class Cluster(Node):
     def channels(self) -> list[str]:
         return list(self.stored.channels)
 
-    @strawberry.field
-    async def cases(self, info: Info) -> list[CaseRef]:
+    @described("its cases you may see, oldest report first: at most `first` (the largest page when not "
+               "given; `caseCount` counts them all), those after the case `after` (one of its cases)")
+    async def cases(self, info: Info, first: int | None = None,
+                    after: strawberry.ID | None = None) -> list[CaseRef]:
         from schema.cases import Case
 
-        return [Case.of(c) for c in await cluster_resolvers.cluster_cases(info.context, self.stored)]
+        after_key = None if after is None else decode_id_of("Case", after)
+        found = await cluster_resolvers.cluster_cases(info.context, self.stored, first=first, after=after_key)
+        return [Case.of(c) for c in found]
 
     @strawberry.field
     def category(self, info: Info) -> EventCategory | None:

@@ -115,6 +115,28 @@ def test_case_cluster_and_duplicates(graph: Graph) -> None:
     assert {d["id"] for d in answer["duplicates"]} == {c["id"] for c in node["cases"][1:]}
 
 
+def test_a_clusters_cases_come_a_slice_at_a_time(graph: Graph) -> None:
+    # a mass incident's cluster holds thousands of cases: a client reads them a slice at a time
+    node = _view(graph, first=1, sort="MOST_REPORTS")["nodes"][0]
+    assert node["caseCount"] >= 3
+    every = [c["id"] for c in node["cases"]]
+    sliced = """query($id: ID!, $first: Int, $after: ID) {
+      node(id: $id) { ... on Cluster { cases(first: $first, after: $after) { id } } } }"""
+    head = [c["id"] for c in graph.data(sliced, {"id": node["id"], "first": 2})["node"]["cases"]]
+    rest = [c["id"] for c in graph.data(sliced, {"id": node["id"], "after": head[-1]})["node"]["cases"]]
+    assert head + rest == every
+    assert graph.data(sliced, {"id": node["id"], "first": 0})["node"]["cases"] == []
+    duplicates = ("query($id: ID!, $after: ID) { case(id: $id) { duplicates(first: 1, after: $after) "
+                  "{ id } } }")
+    assert graph.data(duplicates, {"id": every[0]})["case"]["duplicates"] == [{"id": every[1]}]
+    after_first = graph.data(duplicates, {"id": every[1], "after": every[0]})["case"]["duplicates"]
+    assert after_first == [{"id": every[2]}]
+    other = _view(graph, first=2, sort="MOST_REPORTS")["nodes"][1]["cases"][0]["id"]
+    for wrong in ({"after": other}, {"first": 1000}, {"after": node["id"]}):
+        body = graph.query(sliced, {"id": node["id"], **wrong})
+        assert body["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT", wrong
+
+
 def test_merge_and_split_by_hand(graph: Graph) -> None:
     a, b = _view(graph, first=2, filter={"channels": ["court"]})["nodes"]
     merged = graph.data('mutation($ids: [ID!]!) { mergeClusters(ids: $ids) { cluster { id caseCount manual '

@@ -151,7 +151,8 @@ export async function openCluster(id) {
         h("dt", {}, "首报 / 最近"), h("dd", {}, `${when(cluster.firstReceivedAt)} / ${when(cluster.lastReceivedAt)}`),
         h("dt", {}, "风险"), h("dd", {}, Number(cluster.risk).toFixed(2))),
       clusterActions({ ...cluster, status: dispatch?.status || cluster.status, assignment }, refresh),
-      h("h4", {}, `各渠道诉求（${cluster.caseCount}）`),
+      h("h4", {}, cluster.cases.length < cluster.caseCount  // a mass incident: its oldest reports you may see
+        ? `各渠道诉求（共 ${cluster.caseCount} 件，显示 ${cluster.cases.length} 件）` : `各渠道诉求（${cluster.caseCount}）`),
       h("ol", { class: "members" }, cluster.cases.map((member) => memberItem(member, cluster, refresh))),
       h("h4", {}, "合并依据"),
       h("ul", { class: "reasons" }, cluster.mergeReasons.map((reason) => h("li", {}, reasonText(reason)))),
