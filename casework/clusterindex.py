@@ -32,7 +32,8 @@ if TYPE_CHECKING:
     from casework.clusters import Cluster
     from casework.reference import Reference
 
-__all__ = ["ClusterPage", "ClusterQuery", "ClusterSort", "memberships", "resident_keys", "search_clusters"]
+__all__ = ["ClusterPage", "ClusterQuery", "ClusterSort", "is_resident_key", "memberships", "resident_keys",
+           "search_clusters"]
 
 
 class ClusterSort(StrEnum):
@@ -93,6 +94,7 @@ def resident_keys(cases: Iterable[StoredCase], appellants: Callable[[StoredCase]
 
 
 def is_resident_key(key: str) -> bool:
+    """Whether ``key`` is one of :func:`resident_keys`' sets."""
     return key.startswith(_WHO)
 
 
