@@ -135,9 +135,10 @@ async def cluster_cases(ctx: GraphContext, cluster: Cluster, *, first: int | Non
     members = await ctx.loaders.cluster_members.load(cluster.id)
     start = 0
     if after is not None:
-        if after not in members:
-            raise BadUserInput("after must be a case of this cluster", argument="after")
-        start = members.index(after) + 1
+        try:
+            start = members.index(after) + 1
+        except ValueError:
+            raise BadUserInput("after must be a case of this cluster", argument="after") from None
     return await _first_visible(ctx, members[start:], count, skip)
 
 
