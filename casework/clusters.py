@@ -9,7 +9,8 @@ that retrieving the candidates of a new case and reading their signatures is one
 records its cluster (field ``cluster``), and so does ``keys.CLUSTER_OF`` (read by retrieval and by the
 dispatch view's text filter). Every change — a page of cases clustered, a cluster created, merged, split,
 its status or dispatch facts set — is one ``MULTI`` that moves exactly the index memberships that differ
-and appends exactly one event per case clustered or correction made.
+and appends exactly one event per case clustered or correction made. How a record is read and a write
+queued is :mod:`casework.clusterrecord`'s.
 
 Public API (issue 5, dispatch, builds on it):
 
@@ -27,24 +28,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
 from redis.exceptions import LockError, WatchError
 
 from casework import keys
-from casework.clusterbatch import Filed, Placement, Placements, place
+from casework.clusterbatch import Filed, Placements, place
 from casework.clusterindex import (
     ClusterPage,
     ClusterQuery,
     ClusterSort,
-    is_resident_key,
-    memberships,
-    resident_keys,
     search_clusters,
 )
 from casework.clustermodel import (
@@ -53,16 +50,24 @@ from casework.clustermodel import (
     Cluster,
     ClusterConflict,
     MergeReason,
-    add_signature,
     cluster_event,
     first_and_latest,
     new_cluster,
     with_case,
     with_risk,
 )
+from casework.clusterrecord import (
+    ClusterWrite,
+    Loaded,
+    TouchedCluster,
+    load_ix,
+    load_sigs,
+    queue_writes,
+    read_many,
+    text_of,
+)
 from casework.dedup import BLOCK_FETCH, Signature, Thresholds, oldest_candidate, signature
 from casework.events import CLUSTER_CREATED, CLUSTER_UPDATED, EventLog
-from casework.indexsets import Move, move_many
 from casework.model import StoredCase
 from casework.reference import Reference
 from casework.store import CaseStore
@@ -125,14 +130,15 @@ class ClusterStore:
             for cluster_id in cluster_ids:
                 pipe.hget(keys.cluster(cluster_id), "doc")
             docs = await pipe.execute()
-        return [None if doc is None else Cluster.load(_text(doc)) for doc in docs]
+        return [None if doc is None else Cluster.load(text_of(doc)) for doc in docs]
 
     async def members(self, cluster: Cluster, reader: Any = None) -> list[str]:
         """The keys of the cluster's cases, oldest report first, read through ``reader`` (a watching
         pipeline; the client when None)."""
         if cluster.legacy_cases is not None:
             return list(cluster.legacy_cases)
-        return [_text(k) for k in await (reader or self.redis).zrange(keys.cluster_cases(cluster.id), 0, -1)]
+        listed = await (reader or self.redis).zrange(keys.cluster_cases(cluster.id), 0, -1)
+        return [text_of(k) for k in listed]
 
     async def members_many(self, cluster_ids: Sequence[str]) -> list[list[str]]:
         """:meth:`members` of several clusters in one round trip ([] for an unknown cluster)."""
@@ -141,7 +147,7 @@ class ClusterStore:
         async with self.redis.pipeline(transaction=False) as pipe:
             for cluster_id in cluster_ids:
                 pipe.zrange(keys.cluster_cases(cluster_id), 0, -1)
-            found = [[_text(k) for k in keys_] for keys_ in await pipe.execute()]
+            found = [[text_of(k) for k in keys_] for keys_ in await pipe.execute()]
         unlisted = [n for n, listed in enumerate(found) if not listed]  # none, or written before the lists
         for n, cluster in zip(unlisted, await self.get_many([cluster_ids[n] for n in unlisted]), strict=True):
             found[n] = list(cluster.legacy_cases or ()) if cluster is not None else []
@@ -150,14 +156,14 @@ class ClusterStore:
     async def cluster_of(self, case_key: str) -> str | None:
         """The id of the case's cluster (None while the case is unknown or not yet clustered)."""
         found = await self.redis.hget(keys.case(case_key), "cluster")
-        return None if found is None else _text(found)
+        return None if found is None else text_of(found)
 
     async def clusters_of(self, case_keys: Sequence[str]) -> list[str | None]:
         async with self.redis.pipeline(transaction=False) as pipe:
             for key in case_keys:
                 pipe.hget(keys.case(key), "cluster")
             found = await pipe.execute()
-        return [None if f is None else _text(f) for f in found]
+        return [None if f is None else text_of(f) for f in found]
 
     async def search(self, query: ClusterQuery, sort: ClusterSort, *, first: int,
                      after: str | None) -> ClusterPage:
@@ -174,7 +180,7 @@ class ClusterStore:
 
     async def assign_pending(self, limit: int = 1000) -> int:
         """Cluster cases stored but not yet clustered (after a crash between ingest and clustering)."""
-        pending = sorted(_text(k) for k in await self.redis.srandmember(keys.CLUSTER_PENDING, limit))
+        pending = sorted(text_of(k) for k in await self.redis.srandmember(keys.CLUSTER_PENDING, limit))
         await self.assign_many([(key, None) for key in pending])
         return len(pending)
 
@@ -256,7 +262,7 @@ class ClusterStore:
         items = [batch[n] for n in unlinked]
         found = [[_filed(answer) for answer in filed[n]] for n in unlinked]
         records: dict[str, Cluster | None] = {}
-        loaded: dict[str, _Loaded] = {}
+        loaded: dict[str, Loaded] = {}
         placed = place(items, found, stored, records, self.reference, self.thresholds)
         while placed.unread:
             wanted = sorted(placed.unread)
@@ -264,7 +270,7 @@ class ClusterStore:
             # read on another connection: the WATCH above already guards the EXEC, and one round trip
             # reads them all where the watching connection would take one per command
             async with self.redis.pipeline(transaction=False) as reader:
-                for cluster_id, read in zip(wanted, await _read_many(reader, wanted), strict=True):
+                for cluster_id, read in zip(wanted, await read_many(reader, wanted), strict=True):
                     records[cluster_id] = None if read is None else read[0]
                     if read is not None:
                         loaded[cluster_id] = read
@@ -287,24 +293,25 @@ class ClusterStore:
         await pipe.execute()
         return {**done, **assigned}
 
-    def _apply(self, placed: Placements, loaded: Mapping[str, _Loaded],
+    def _apply(self, placed: Placements, loaded: Mapping[str, Loaded],
                first: int) -> tuple[list[ClusterWrite], list[tuple[str, dict[str, str]]], dict[str, str]]:
         """The records the placements make, one write per cluster touched, and one event per case."""
         real: dict[str, str] = {}      # placeholder -> the new cluster's id
-        touched: dict[str, _Touched] = {}
+        touched: dict[str, TouchedCluster] = {}
         events: list[tuple[str, dict[str, str]]] = []
         assigned: dict[str, str] = {}
         for p in placed.placements:
             if p.decision is None:
                 real[p.cluster_id] = cluster_id = f"c{first + len(real) + 1}"
                 recurrence = real.get(p.recurrence_of or "", p.recurrence_of)
-                state = touched[cluster_id] = _Touched(new_cluster(cluster_id, p.case, recurrence), [], set())
+                state = TouchedCluster(new_cluster(cluster_id, p.case, recurrence), [], set())
+                touched[cluster_id] = state
                 state.add(p)
                 events.append((CLUSTER_CREATED, cluster_event(state.cluster, state.sigs, first=p.case.key,
                                                               recurrence_of=recurrence)))
             else:
                 cluster_id = real.get(p.cluster_id, p.cluster_id)
-                state = touched.get(cluster_id) or _Touched(*loaded[cluster_id])
+                state = touched.get(cluster_id) or TouchedCluster(*loaded[cluster_id])
                 touched[cluster_id] = state
                 state.add(p)
                 events.append((CLUSTER_UPDATED, cluster_event(
@@ -329,8 +336,8 @@ class ClusterStore:
         answer = await self.redis.eval(_RETRIEVE, len(names) + 2, *names, keys.CLUSTER_OF,
                                        keys.CLUSTER_SIGNATURES, *args)
         links, *per_case, flat = answer
-        stored = {_text(flat[i]): flat[i + 1] for i in range(0, len(flat), 2)}
-        return [None if link is None else _text(link) for link in links], per_case, stored
+        stored = {text_of(flat[i]): flat[i + 1] for i in range(0, len(flat), 2)}
+        return [None if link is None else text_of(link) for link in links], per_case, stored
 
     # -- writing -------------------------------------------------------------------------------
 
@@ -346,42 +353,9 @@ class ClusterStore:
                                                residents_left)])
 
     def write_many_in(self, pipe: Any, writes: Sequence[ClusterWrite]) -> None:
-        """:meth:`write_in` for several clusters: the same writes, in a few commands for all."""
-        moves, signatures, linked = [], {}, {}
-        for write in writes:
-            cluster = write.cluster
-            ix = write.new_ix if write.new_ix is not None else write.old_ix | memberships(
-                cluster, write.cases, self.reference)
-            ix = {k for k in ix if not k.startswith(keys.cluster_index("st", ""))}
-            ix.add(keys.cluster_index("st", cluster.status.value))
-            scores = _orders(cluster)
-            scores.update((keys.dedup_block(block), score) for block, score in write.blocks.items())
-            residents = resident_keys(write.cases, self._appellants(write.new_sigs))
-            moves.append(Move(cluster.id, add=(ix - write.old_ix) | residents,
-                              remove=(write.old_ix - ix) | write.residents_left, scores=scores))
-            pipe.hset(keys.cluster(cluster.id), mapping={"doc": cluster.dump(), "ix": json.dumps(sorted(ix))})
-            _list_cases(pipe, cluster, write.cases)
-            signatures[cluster.id] = json.dumps(write.sigs, ensure_ascii=False)
-            linked.update(dict.fromkeys((case.key for case in write.cases), cluster.id))
-        move_many(pipe, moves)
-        if signatures:
-            pipe.hset(keys.CLUSTER_SIGNATURES, mapping=signatures)
-        for key, cluster_id in linked.items():
-            pipe.hset(keys.case(key), "cluster", cluster_id)
-        if linked:  # the same link in the index slot: retrieval and the dispatch view's text filter read it
-            pipe.hset(keys.CLUSTER_OF, mapping=linked)
-            pipe.srem(keys.CLUSTER_PENDING, *linked)
-        pipe.incr(keys.CLUSTER_GENERATION)
-
-    def _appellants(self, new_sigs: Sequence[Signature]) -> Callable[[StoredCase], list[str]]:
-        """:meth:`CaseStore.appellant_hashes`, but the new cases' are read from their signatures (``who``):
-        they were made for them just before, and each costs two keyed hashes (HMAC-SHA256)."""
-        known = {sig.key: list(sig.who) for sig in new_sigs}
-
-        def appellants(case: StoredCase) -> list[str]:
-            found = known.get(case.key)
-            return found if found is not None else self.cases.appellant_hashes(case)
-        return appellants
+        """:meth:`write_in` for several clusters: the same writes, in a few commands for all
+        (:func:`casework.clusterrecord.queue_writes`)."""
+        queue_writes(pipe, writes, self.reference, self.cases.appellant_hashes)
 
     async def load_full(self, pipe: Any, cluster_id: str) -> tuple[Cluster, list[dict[str, Any]], set[str]]:
         """The cluster, its members' signatures and its index keys, read on ``pipe`` (a watching
@@ -390,7 +364,7 @@ class ClusterStore:
         if doc is None:
             raise KeyError(cluster_id)
         sigs = await pipe.hget(keys.CLUSTER_SIGNATURES, cluster_id)
-        return Cluster.load(_text(doc)), _load_sigs(sigs), _load_ix(ix)
+        return Cluster.load(text_of(doc)), load_sigs(sigs), load_ix(ix)
 
     # -- the lifecycle (issue 5's dispatch calls these) ----------------------------------------
 
@@ -478,15 +452,6 @@ class ClusterStore:
         return await split(self, case_key, by=by)
 
 
-def _orders(cluster: Cluster) -> dict[str, float]:
-    """The cluster's score in each sort order's sorted set."""
-    # soonest deadline first when read newest-first: the negated time; none sorts last
-    due = -cluster.deadline.timestamp() if cluster.deadline else float("-inf")
-    return {keys.cluster_order("last"): cluster.last_received_at.timestamp(),
-            keys.cluster_order("count"): cluster.case_count, keys.cluster_order("risk"): cluster.risk,
-            keys.cluster_order("deadline"): due}
-
-
 def _named_blocks(batch: Sequence[tuple[StoredCase, Signature]]) -> list[str]:
     """The page's blocking keys but its communities: named places, addresses, residents.
 
@@ -498,64 +463,6 @@ def _named_blocks(batch: Sequence[tuple[StoredCase, Signature]]) -> list[str]:
     """
     return sorted({keys.dedup_block(block) for _, sig in batch for block in sig.blocks()
                    if not block.startswith("rg:")})
-
-
-@dataclass(frozen=True, slots=True)
-class ClusterWrite:
-    """One cluster's write: its record and stored signatures, the index keys it had, and the cases (with
-    their signatures) that joined it; ``new_ix`` replaces the memberships when given; ``blocks`` are
-    the dedup blocking keys it is (re)filed under, with its score in each (its last report then)."""
-
-    cluster: Cluster
-    sigs: list[dict[str, Any]]
-    old_ix: set[str]
-    cases: Sequence[StoredCase] = ()
-    new_sigs: Sequence[Signature] = ()
-    new_ix: set[str] | None = None
-    blocks: Mapping[str, float] = field(default_factory=dict)
-    residents_left: frozenset[str] = frozenset()
-
-
-_Loaded = tuple[Cluster, list[dict[str, Any]], set[str]]
-
-
-@dataclass(slots=True)
-class _Touched:
-    """A cluster as a page of placements leaves it."""
-
-    cluster: Cluster
-    sigs: list[dict[str, Any]]
-    old_ix: set[str]
-    cases: list[StoredCase] = field(default_factory=list)
-    new_sigs: list[Signature] = field(default_factory=list)
-    blocks: dict[str, float] = field(default_factory=dict)
-
-    def add(self, placement: Placement) -> None:
-        decision = placement.decision
-        if decision is not None:  # it joins; a new cluster's record already holds its first case
-            reason = MergeReason(placement.case.key, placement.matched_key, decision.score,
-                                 decision.signals.as_dict(), "auto", utc_now())
-            self.cluster = with_case(self.cluster, placement.case, reason)
-        self.sigs = add_signature(self.sigs, placement.sig)
-        self.cases.append(placement.case)
-        self.new_sigs.append(placement.sig)
-        last = self.cluster.last_received_at.timestamp()  # as one-by-one clustering files each case
-        self.blocks.update(dict.fromkeys(placement.sig.blocks(), last))
-
-    def write(self) -> ClusterWrite:
-        return ClusterWrite(self.cluster, self.sigs, self.old_ix, self.cases, self.new_sigs,
-                            blocks=self.blocks)
-
-
-async def _read_many(reader: Any, cluster_ids: Sequence[str]) -> list[_Loaded | None]:
-    """:meth:`ClusterStore.load_full` of each cluster in one round trip on a non-transactional pipeline;
-    None for an unknown one."""
-    for cluster_id in cluster_ids:
-        reader.hmget(keys.cluster(cluster_id), "doc", "ix")
-    reader.hmget(keys.CLUSTER_SIGNATURES, *cluster_ids)
-    *records, sigs = await reader.execute()
-    return [None if doc is None else (Cluster.load(_text(doc)), _load_sigs(raw), _load_ix(ix))
-            for (doc, ix), raw in zip(records, sigs, strict=True)]
 
 
 _RETRIEVE = """
@@ -609,29 +516,5 @@ index slot)."""
 
 def _filed(raw: Any) -> Filed:
     """One blocking key's nearest clusters as :data:`_RETRIEVE` answers them: ``id score id score …``."""
-    parts = _text(raw).split()
+    parts = text_of(raw).split()
     return list(zip(parts[::2], map(float, parts[1::2]), strict=True))
-
-
-def _load_sigs(raw: Any) -> list[dict[str, Any]]:
-    return list(json.loads(_text(raw))) if raw else []
-
-
-def _load_ix(raw: Any) -> set[str]:
-    """A cluster's recorded index keys; residents' keys, which records written before they were left out
-    hold, are dropped (they stay filed, as every newer record's are)."""
-    return {k for k in json.loads(_text(raw)) if not is_resident_key(k)} if raw else set()
-
-
-def _list_cases(pipe: Any, cluster: Cluster, joined: Sequence[StoredCase]) -> None:
-    """Queue the cases joining ``cluster`` into its case list (and, for a record written before the list
-    was its own, the cases the record held)."""
-    listed = keys.cluster_cases(cluster.id)
-    if cluster.legacy_cases:  # their received times are not at hand: the cluster's first report's
-        pipe.zadd(listed, dict.fromkeys(cluster.legacy_cases, cluster.first_received_at.timestamp()), nx=True)
-    if joined:
-        pipe.zadd(listed, {case.key: case.received_at.timestamp() for case in joined})
-
-
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
