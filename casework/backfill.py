@@ -5,22 +5,39 @@ the channel's change feed from its *own* cursor — kept in ``ms:backfill``, apa
 so the two never disturb each other — and takes in the records received on or after ``since``. The
 cursor is saved after each page, once its records are stored and clustered: an interrupted backfill
 resumes after the last finished page, and idempotent ingest makes a re-read page harmless.
+
+The next page is fetched while the current one is taken in, so a channel's answer time overlaps the
+gateway's own work instead of adding to it. A channel that stops answering for a while (a timeout, a
+5xx, throttling) is asked again from the last saved cursor, after a pause that doubles each time
+(:data:`RETRIES` times, and never before the channel's circuit breaker lets a call through); past that,
+or on a refusal that will not cure itself (credentials, a 4xx), the backfill stops with
+:class:`BackfillInterrupted`, its cursor saved for the next run.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+import asyncio
+import logging
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from casework import keys
 from casework.channels import ChannelRuntime
 from casework.clusters import ClusterStore
 from casework.model import IngestOutcome, case_key
 from casework.store import CaseStore
-from connectors import BadRecord, ChangePage
+from connectors import BadRecord, ChangePage, ConnectorError, RateLimited, UpstreamUnavailable
 
-__all__ = ["BackfillProgress", "backfill"]
+__all__ = ["RETRIES", "BackfillInterrupted", "BackfillProgress", "backfill"]
+
+log = logging.getLogger(__name__)
+
+RETRIES = 5
+"""How often in a row a channel that does not answer is asked again before the backfill stops."""
+FIRST_PAUSE = 2.0
+"""Seconds before the first such retry; each further one waits twice as long (2 + 4 + 8 + 16 + 32 s)."""
 
 
 @dataclass(slots=True)
@@ -35,45 +52,102 @@ class BackfillProgress:
     quarantined: int = 0
     cursor: str | None = None
     resumed: bool = False
+    retries: int = 0        # times the channel was asked again after it did not answer
+
+
+class BackfillInterrupted(Exception):
+    """The channel could not be read to its end; ``progress`` tells how far the backfill got (its cursor
+    is saved: running it again resumes there). The channel's error is the ``__cause__``."""
+
+    def __init__(self, progress: BackfillProgress, reason: str) -> None:
+        super().__init__(reason)
+        self.progress = progress
 
 
 async def backfill(runtime: ChannelRuntime, store: CaseStore, clusters: ClusterStore, since: datetime, *,
-                   restart: bool = False,
-                   progress: Callable[[BackfillProgress], None] | None = None) -> BackfillProgress:
-    """Read ``runtime``'s channel from the saved backfill cursor to its end (see the module docstring)."""
+                   restart: bool = False, progress: Callable[[BackfillProgress], None] | None = None,
+                   retries: int | None = None, first_pause: float | None = None) -> BackfillProgress:
+    """Read ``runtime``'s channel from the saved backfill cursor to its end (see the module docstring).
+
+    ``retries`` and ``first_pause`` default to :data:`RETRIES` and :data:`FIRST_PAUSE`.
+
+    Raises:
+        BackfillInterrupted: the channel refused, or did not answer ``retries`` + 1 times in a row.
+    """
+    retries = RETRIES if retries is None else retries
+    first_pause = FIRST_PAUSE if first_pause is None else first_pause
     redis = store.redis
     if restart:
         await redis.hdel(keys.BACKFILL_CURSORS, runtime.key)
     saved = await redis.hget(keys.BACKFILL_CURSORS, runtime.key)
     state = BackfillProgress(runtime.key, cursor=None if saved is None else _text(saved),
                              resumed=saved is not None)
+    failures = 0
+    while True:
+        taken = state.pages
+        try:
+            await _read(runtime, store, clusters, since, state, progress)
+            return state
+        except UpstreamUnavailable as exc:
+            failures = 1 if state.pages > taken else failures + 1  # in a row: a page taken in resets it
+            if failures > retries:
+                raise BackfillInterrupted(state, f"{exc} ({failures} times in a row)") from exc
+            pause = exc.retry_after if isinstance(exc, RateLimited) else first_pause * 2 ** (failures - 1)
+            pause = max(pause, runtime.breaker.retry_in())  # an open circuit would refuse it unasked
+            log.warning("%s: %s; asking again after the last finished page in %.0f s", runtime.key, exc,
+                        pause)
+            state.retries += 1
+            await asyncio.sleep(pause)
+        except ConnectorError as exc:
+            raise BackfillInterrupted(state, str(exc) or type(exc).__name__) from exc
+
+
+async def _read(runtime: ChannelRuntime, store: CaseStore, clusters: ClusterStore, since: datetime,
+                state: BackfillProgress, progress: Callable[[BackfillProgress], None] | None) -> None:
+    """Take the channel's pages in from ``state.cursor`` to the end of its feed, saving the cursor after
+    each."""
     pages = runtime.connector.changes(state.cursor)
+    ahead = _prefetched(runtime, pages)
     try:
-        async for page in _pages(runtime, pages):
+        async for page in ahead:
             await _take(page, store, clusters, since, state)
             if page.cursor is not None:
                 state.cursor = page.cursor
-                await redis.hset(keys.BACKFILL_CURSORS, runtime.key, page.cursor)
+                await store.redis.hset(keys.BACKFILL_CURSORS, runtime.key, page.cursor)
             state.pages += 1
             if progress is not None:
                 progress(state)
     finally:
-        aclose = getattr(pages, "aclose", None)
-        if aclose is not None:
-            await aclose()
-    return state
+        await ahead.aclose()  # first: it may be fetching from ``pages``
+        await _close(pages)
 
 
-async def _pages(runtime: ChannelRuntime, pages: AsyncIterator[ChangePage]) -> AsyncIterator[ChangePage]:
-    """The pages through the channel's breaker (the end of the feed is not a failure)."""
+async def _prefetched(runtime: ChannelRuntime,
+                      pages: AsyncIterator[ChangePage]) -> AsyncGenerator[ChangePage, None]:
+    """The pages through the channel's breaker (the end of the feed is not a failure), each next one
+    already asked for while the caller takes the last one in."""
     async def following() -> ChangePage | None:
         try:
             return await anext(pages)
         except StopAsyncIteration:
             return None
 
-    while (page := await runtime.call(following)) is not None:
-        yield page
+    fetch: asyncio.Future[ChangePage | None] = asyncio.ensure_future(runtime.call(following))
+    try:
+        while (page := await fetch) is not None:
+            fetch = asyncio.ensure_future(runtime.call(following))
+            yield page
+    finally:
+        if not fetch.done():
+            fetch.cancel()
+        # retrieved, so that a page that failed while the caller failed too is not reported as unheard
+        await asyncio.gather(fetch, return_exceptions=True)
+
+
+async def _close(pages: Any) -> None:
+    aclose = getattr(pages, "aclose", None)
+    if aclose is not None:
+        await aclose()
 
 
 async def _take(page: ChangePage, store: CaseStore, clusters: ClusterStore, since: datetime,

@@ -172,14 +172,36 @@ def _backfill(args: argparse.Namespace) -> int:
         return 2
     _configure_logging("warning")
     tune_gc(settings.gc_young)
+    from redis.exceptions import RedisError
+
+    from casework.backfill import BackfillInterrupted
+
     try:
         state = asyncio.run(_run_backfill(settings, args.channel, args.since, args.restart))
     except KeyError:
         print(f"minsheng: no channel {args.channel!r} in {settings.channels_file}", file=sys.stderr)
         return 2
-    print(f"\n{state.channel}: {state.pages} pages, {state.read} read, {state.taken} taken in and clustered, "
-          f"{state.skipped} skipped, {state.quarantined} quarantined", file=sys.stderr)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            print(f"minsheng: {problem}", file=sys.stderr)
+        return 2
+    except BackfillInterrupted as stopped:
+        _summary(stopped.progress)
+        print(f"minsheng: the backfill of {args.channel} stopped: {stopped}. What was taken in stays, and "
+              "the same command resumes after the last page finished.", file=sys.stderr)
+        return 1
+    except RedisError as exc:
+        print(f"minsheng: the store at REDIS_URL failed: {str(exc).rstrip('.')}. The same command resumes "
+              "after the last page finished.", file=sys.stderr)
+        return 1
+    _summary(state)
     return 0
+
+
+def _summary(state: Any) -> None:
+    retried = f", {state.retries} retries" if state.retries else ""
+    print(f"\n{state.channel}: {state.pages} pages, {state.read} read, {state.taken} taken in and clustered, "
+          f"{state.skipped} skipped, {state.quarantined} quarantined{retried}", file=sys.stderr)
 
 
 def _progress(state: Any) -> None:

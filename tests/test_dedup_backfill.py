@@ -1,17 +1,33 @@
-"""`minsheng backfill CHANNEL --since DATE` against the sandbox over HTTP: clusters, progress, resume."""
+"""`minsheng backfill CHANNEL --since DATE` against the sandbox over HTTP: clusters, progress, resume, and
+a channel that stops answering."""
 
 from __future__ import annotations
 
+import asyncio
 import gc
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
 
+from casework import backfill as backfill_module
 from casework import keys
+from casework.backfill import BackfillInterrupted, BackfillProgress, backfill
+from casework.channels import ChannelSet
+from casework.clusters import ClusterStore
+from casework.reference import Reference
+from casework.store import CaseStore
+from gateway.channels import load_channels
 from gateway.cli import main
+from gateway.embedded import redis_client
+from gateway.settings import Settings
 from tests.e2e import *  # noqa: F403 (fixtures)
 from tests.e2e import SandboxServer, redis_db_url, write_channels_file
+from tests.servers import free_port
 
 BACKFILL_DB = 12
 
@@ -46,3 +62,115 @@ def test_backfill_takes_history_in_and_resumes(sandbox: SandboxServer, redis_url
     assert " 0 taken in" in capsys.readouterr().err
     assert main(["backfill", "nosuch", "--since", "2000-01-01"]) == 2
     client.close()
+
+
+def test_a_channel_that_stays_down_stops_the_backfill_with_a_clear_message(
+        sandbox: SandboxServer, redis_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    url = redis_db_url(redis_url, BACKFILL_DB)
+    monkeypatch.setenv("REDIS_URL", url)
+    channels_file = write_channels_file(tmp_path, sandbox.url, only=("open311",))
+    monkeypatch.setenv("MINSHENG_CHANNELS_FILE", str(channels_file))
+    monkeypatch.setattr(backfill_module, "FIRST_PAUSE", 0.01)
+    monkeypatch.setattr(backfill_module, "RETRIES", 3)  # fewer failures than open the circuit (30 s)
+    sandbox.faults("open311", down=True)
+    try:
+        assert main(["backfill", "open311", "--since", "2000-01-01"]) == 1
+    finally:
+        sandbox.faults("open311", down=False)
+    said = capsys.readouterr().err
+    assert "the backfill of open311 stopped: GET /open311/requests.json: 503 (4 times in a row)" in said
+    assert "the same command resumes" in said
+    assert "0 taken in and clustered" in said
+    assert "3 retries" in said
+    assert "Traceback" not in said
+
+
+def test_a_backfill_rides_out_an_outage_and_resumes_where_it_stopped(
+        sandbox: SandboxServer, redis_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    url = redis_db_url(redis_url, BACKFILL_DB)
+    channels_file = write_channels_file(tmp_path, sandbox.url, only=("open311",))
+    monkeypatch.setenv("MINSHENG_CHANNELS_FILE", str(channels_file))
+    settings = Settings()
+    client = redis.Redis.from_url(url)
+
+    async def run(on_page: Callable[[BackfillProgress], None], **options: Any) -> BackfillProgress:
+        configs = load_channels(settings.channels_file, settings.interpolation())
+        store_client = redis_client(url)
+        try:
+            reference = Reference.load()
+            store = CaseStore(store_client, reference, hash_key=settings.hash_key.get_secret_value().encode())
+            async with ChannelSet(configs) as channels:
+                clusters = ClusterStore(store_client, store, reference)
+                return await backfill(channels["open311"], store, clusters, datetime(2000, 1, 1, tzinfo=UTC),
+                                      progress=on_page, **options)
+        finally:
+            await store_client.aclose()
+
+    def down_after_first_page(state: BackfillProgress) -> None:
+        if state.pages == 1:
+            sandbox.faults("open311", down=True)
+
+    # down for good after the first page: it stops, with the pages taken in before kept and their cursor saved
+    try:
+        with pytest.raises(BackfillInterrupted) as stopped:
+            asyncio.run(run(down_after_first_page, retries=2, first_pause=0.01))
+    finally:
+        sandbox.faults("open311", down=False)
+    got = stopped.value.progress
+    assert got.pages >= 1
+    assert got.retries == 2
+    assert "503" in str(stopped.value)
+    assert client.hget(keys.BACKFILL_CURSORS, "open311").decode() == got.cursor
+    kept = client.zcard(keys.ALL_CASES)
+    assert kept == got.taken > 0
+
+    # run again: it resumes after that page and reads the channel to its end
+    again = asyncio.run(run(lambda state: None))
+    assert again.resumed
+    assert again.retries == 0
+    assert client.zcard(keys.ALL_CASES) == kept + again.taken
+    assert again.taken > 0
+    cases = [k.decode() for k in client.zrange(keys.ALL_CASES, 0, -1)]
+    assert all(client.hget(keys.case(k), "cluster") for k in cases)
+
+    # down for a moment (back by the time it asks again): it carries on by itself
+    class BackOnRetry(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            sandbox.faults("open311", down=False)
+
+    handler = BackOnRetry(logging.WARNING)
+    logger = logging.getLogger("casework.backfill")
+    level = logger.level
+    logger.setLevel(logging.WARNING)
+    logger.addHandler(handler)
+    try:
+        whole = asyncio.run(run(down_after_first_page, restart=True, first_pause=0.01))
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+        sandbox.faults("open311", down=False)
+    assert whole.retries == 1
+    assert whole.pages >= 2
+    assert client.zcard(keys.ALL_CASES) == len(cases)  # the same cases, read again from the start
+    assert again.read < whole.read  # the resumed run read on from its cursor, not from the start
+    client.close()
+
+
+def test_a_backfill_says_what_is_wrong_with_its_setup_without_a_traceback(
+        sandbox: SandboxServer, redis_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("REDIS_URL", redis_db_url(redis_url, BACKFILL_DB))
+    monkeypatch.setenv("MINSHENG_CHANNELS_FILE", str(tmp_path / "missing.yaml"))
+    assert main(["backfill", "open311", "--since", "2000-01-01"]) == 2
+    said = capsys.readouterr().err
+    assert "missing.yaml: cannot read the channels file" in said
+    assert "Traceback" not in said
+
+    channels_file = write_channels_file(tmp_path, sandbox.url, only=("open311",))
+    monkeypatch.setenv("MINSHENG_CHANNELS_FILE", str(channels_file))
+    monkeypatch.setenv("REDIS_URL", f"redis://127.0.0.1:{free_port()}/0")  # nothing listens there
+    assert main(["backfill", "open311", "--since", "2000-01-01"]) == 1
+    said = capsys.readouterr().err
+    assert "the store at REDIS_URL failed" in said
+    assert "Traceback" not in said
