@@ -38,7 +38,7 @@ from casework.synclease import SyncLeases, replica_name
 from connectors import Connector, registry
 from gateway.channels import load_channels
 from gateway.dispatching import dispatching, stop_tasks
-from gateway.embedded import LateMount, redis_client, sub_app_lifespan, wait_until_listening
+from gateway.embedded import LateMount, redacted_url, redis_client, sub_app_lifespan, wait_until_listening
 from gateway.graphql_http import GraphQLEndpoint, HttpPolicy
 from gateway.graphql_sse import EventStreams
 from gateway.graphql_ws import GraphQLSocket
@@ -176,7 +176,7 @@ async def _check_redis(redis: Any, settings: Settings) -> None:
     try:
         await redis.ping()
     except Exception as exc:
-        raise RuntimeError(f"cannot reach Redis at {settings.redis_url}: {exc}") from exc
+        raise RuntimeError(f"cannot reach Redis at {redacted_url(settings.redis_url or '')}: {exc}") from exc
 
 
 async def _run_intake(intake: Intake, settings: Settings) -> None:

@@ -31,6 +31,8 @@ __all__ = ["main"]
 
 # How long SIGTERM waits for open requests before closing them (load balancers drain well before).
 SHUTDOWN_GRACE_SECONDS = 10
+# How long `minsheng up` waits for REDIS_URL to answer before it gives up, without binding a port.
+REDIS_CHECK_SECONDS = 5.0
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -86,6 +88,10 @@ def _up(args: argparse.Namespace) -> int:
         for problem in problems:
             print(f"  - {problem}", file=sys.stderr)
         return 2
+    unreachable = _redis_problem(settings)
+    if unreachable:  # fail before binding a port, in one line rather than the lifespan's traceback
+        print(f"minsheng: {unreachable}", file=sys.stderr)
+        return 1
     from gateway.app import create_app
 
     tune_gc(settings.gc_young)
@@ -108,6 +114,29 @@ def _channel_problems(settings: Settings) -> list[str]:
     except ImportError as exc:
         return [f"a connector could not be imported: {exc}"]
     return []
+
+
+def _redis_problem(settings: Settings) -> str | None:
+    """Why the Redis at ``REDIS_URL`` cannot be used (None when it answers, or none is configured)."""
+    if not settings.redis_url:
+        return None
+    import redis
+
+    client = redis.Redis.from_url(settings.redis_url, socket_connect_timeout=REDIS_CHECK_SECONDS,
+                                  socket_timeout=REDIS_CHECK_SECONDS)
+    try:
+        client.ping()
+    except redis.RedisError as exc:
+        return _redis_failed(settings, exc)
+    finally:
+        client.close()
+    return None
+
+
+def _redis_failed(settings: Settings, exc: Exception) -> str:
+    from gateway.embedded import redacted_url
+
+    return f"cannot use the Redis at {redacted_url(settings.redis_url or '')}: {str(exc).rstrip('.')}"
 
 
 def _sandbox(args: argparse.Namespace) -> int:
@@ -137,7 +166,13 @@ def _quarantine(args: argparse.Namespace) -> int:
         print("minsheng: REDIS_URL is not set; the embedded store lives inside a running gateway only "
               "(ask it: query { quarantine { channel sourceId reason at } })", file=sys.stderr)
         return 2
-    records = asyncio.run(_list_quarantine(settings, args.channel, args.limit))
+    from redis.exceptions import RedisError
+
+    try:
+        records = asyncio.run(_list_quarantine(settings, args.channel, args.limit))
+    except RedisError as exc:
+        print(f"minsheng: {_redis_failed(settings, exc)}", file=sys.stderr)
+        return 1
     for record in records:
         if args.json:
             print(json.dumps({"channel": record.channel, "sourceId": record.source_id,
@@ -191,8 +226,8 @@ def _backfill(args: argparse.Namespace) -> int:
               "the same command resumes after the last page finished.", file=sys.stderr)
         return 1
     except RedisError as exc:
-        print(f"minsheng: the store at REDIS_URL failed: {str(exc).rstrip('.')}. The same command resumes "
-              "after the last page finished.", file=sys.stderr)
+        print(f"minsheng: {_redis_failed(settings, exc)}. The same command resumes after the last page "
+              "finished.", file=sys.stderr)
         return 1
     _summary(state)
     return 0

@@ -24,7 +24,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-__all__ = ["LateMount", "redis_client", "sub_app_lifespan", "wait_until_listening"]
+__all__ = ["LateMount", "redacted_url", "redis_client", "sub_app_lifespan", "wait_until_listening"]
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +32,7 @@ log = logging.getLogger(__name__)
 def redis_client(url: str | None) -> Any:
     """A Redis client for ``url``; without one, the embedded in-process store (and a log line saying so)."""
     if url:
-        log.info("store: Redis at %s", _redact(url))
+        log.info("store: Redis at %s", redacted_url(url))
         client = aioredis.from_url(url)
         pool = client.connection_pool
         pool.connection_class = _hiredis_packing(pool.connection_class)  # tcp, tls or unix, as the URL says
@@ -93,7 +93,8 @@ def _hiredis_packing(base: type[Any]) -> type[Any]:
     return _PACKING[base]
 
 
-def _redact(url: str) -> str:
+def redacted_url(url: str) -> str:
+    """``url`` with its password, if any, shown as ``***`` (for logs and messages)."""
     parts = urlsplit(url)
     if parts.password:
         return url.replace(f":{parts.password}@", ":***@")

@@ -12,6 +12,7 @@ from gateway.channels import load_channels
 from gateway.cli import main
 from gateway.runtime import tune_gc
 from gateway.settings import DEFAULT_CHANNELS_FILE, Settings
+from tests.servers import free_port
 
 KNOWN = ("hotline12345", "mayor", "court", "legalaid", "petition", "open311", "declarative")
 
@@ -128,3 +129,14 @@ def test_the_collector_threshold_is_set_or_left(monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setenv("MINSHENG_GC_YOUNG", "-1")
     with pytest.raises(ValueError, match="MINSHENG_GC_YOUNG"):
         Settings()
+
+
+def test_commands_name_an_unreachable_redis_in_one_line_without_its_password(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("REDIS_URL", f"redis://:s3cret@127.0.0.1:{free_port()}/0")  # nothing listens there
+    for command in (["up", "--port", str(free_port())], ["quarantine"]):
+        assert main(command) == 1
+        err = capsys.readouterr().err
+        assert err.startswith("minsheng: cannot use the Redis at redis://:***@127.0.0.1:")
+        assert "s3cret" not in err
+        assert "Traceback" not in err
