@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import uvicorn
+from pydantic import ValidationError
 
 from connectors import ConfigError
 from gateway import connectors_cli
@@ -275,7 +276,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     handlers = {"up": _up, "sandbox": _sandbox, "quarantine": _quarantine,
                 "connectors": connectors_cli.run, "backfill": _backfill}
-    return handlers[args.command](args)
+    try:
+        return handlers[args.command](args)
+    except ValidationError as exc:  # a setting from the environment (or .env) that does not parse
+        for error in exc.errors():
+            # the value is left out: it may be a secret
+            where = ".".join(str(part) for part in error["loc"]) or "settings"
+            print(f"minsheng: {where}: {error['msg']}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

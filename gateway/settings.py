@@ -72,7 +72,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = ["DEFAULT_AUDIT_PATH", "DEFAULT_CHANNELS_FILE", "DEV_HASH_KEY", "Settings"]
@@ -80,6 +80,9 @@ __all__ = ["DEFAULT_AUDIT_PATH", "DEFAULT_CHANNELS_FILE", "DEV_HASH_KEY", "Setti
 DEFAULT_CHANNELS_FILE = Path(__file__).with_name("channels.yaml")
 DEFAULT_AUDIT_PATH = Path("var") / "audit" / "audit.jsonl"
 DEV_HASH_KEY = "minsheng-development-hash-key"
+
+
+REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
 
 
 def _env(name: str) -> AliasChoices:
@@ -134,6 +137,15 @@ class Settings(BaseSettings):
     ws_max_subscriptions: int = Field(20, ge=1, validation_alias=_env("MINSHENG_WS_MAX_SUBSCRIPTIONS"))
     auto_dispatch: bool = Field(True, validation_alias=_env("MINSHENG_AUTO_DISPATCH"))
     gc_young: int = Field(10_000, ge=0, validation_alias=_env("MINSHENG_GC_YOUNG"))
+
+    @field_validator("redis_url")
+    @classmethod
+    def _a_redis_url(cls, value: str | None) -> str | None:
+        """Told at start-up, not at the first command: redis-py accepts only these schemes."""
+        if value and not value.startswith(REDIS_SCHEMES):
+            schemes = ", ".join(REDIS_SCHEMES)
+            raise ValueError(f"must start with {schemes} (or be empty for the embedded store)")
+        return value
 
     @property
     def allowed_origins(self) -> tuple[str, ...]:

@@ -6,6 +6,7 @@ import gc
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
 from connectors import ConfigError
 from gateway.channels import load_channels
@@ -140,3 +141,19 @@ def test_commands_name_an_unreachable_redis_in_one_line_without_its_password(
         assert err.startswith("minsheng: cannot use the Redis at redis://:***@127.0.0.1:")
         assert "s3cret" not in err
         assert "Traceback" not in err
+
+
+def test_a_setting_that_does_not_parse_is_named_without_its_value(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("MINSHENG_GC_YOUNG", "many")
+    assert main(["up", "--port", str(free_port())]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("minsheng: MINSHENG_GC_YOUNG: Input should be a valid integer")
+    assert "many" not in err
+    assert "Traceback" not in err
+    monkeypatch.delenv("MINSHENG_GC_YOUNG")
+    monkeypatch.setenv("REDIS_URL", "localhost:6379")  # no scheme: redis-py would refuse it at first use
+    assert main(["quarantine"]) == 2
+    assert "minsheng: REDIS_URL: Value error, must start with redis://" in capsys.readouterr().err
+    with pytest.raises(ValidationError):
+        Settings()
