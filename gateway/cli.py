@@ -230,6 +230,10 @@ def _backfill(args: argparse.Namespace) -> int:
         print(f"minsheng: {_redis_failed(settings, exc)}. The same command resumes after the last page "
               "finished.", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        print(f"\nminsheng: the backfill of {args.channel} was interrupted; the same command resumes after "
+              "the last page finished.", file=sys.stderr)
+        return 130
     _summary(state)
     return 0
 

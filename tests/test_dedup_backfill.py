@@ -6,6 +6,11 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import os
+import signal
+import subprocess
+import sys
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -175,3 +180,27 @@ def test_a_backfill_says_what_is_wrong_with_its_setup_without_a_traceback(
     said = capsys.readouterr().err
     assert "cannot use the Redis at redis://127.0.0.1:" in said
     assert "Traceback" not in said
+
+
+def test_an_interrupted_backfill_says_how_to_resume(sandbox: SandboxServer, redis_url: str,
+                                                    tmp_path: Path) -> None:
+    url = redis_db_url(redis_url, BACKFILL_DB)
+    channels_file = write_channels_file(tmp_path, sandbox.url, only=("open311",))
+    env = {**os.environ, "REDIS_URL": url, "MINSHENG_CHANNELS_FILE": str(channels_file)}
+    client = redis.Redis.from_url(url)
+    sandbox.faults("open311", latency_ms=700)  # slow enough to be stopped half-way
+    try:
+        running = subprocess.Popen([sys.executable, "-m", "gateway.cli", "backfill", "open311", "--since",
+                                    "2000-01-01"], env=env, stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 60
+        while client.hget(keys.BACKFILL_CURSORS, "open311") is None and running.poll() is None:
+            assert time.monotonic() < deadline, "no page was finished"
+            time.sleep(0.05)
+        running.send_signal(signal.SIGINT)  # Ctrl-C
+        _, said = running.communicate(timeout=60)
+    finally:
+        sandbox.faults("open311", latency_ms=0)
+    assert running.returncode == 130
+    assert "the backfill of open311 was interrupted; the same command resumes" in said
+    assert "Traceback" not in said
+    client.close()
