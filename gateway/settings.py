@@ -80,9 +80,7 @@ __all__ = ["DEFAULT_AUDIT_PATH", "DEFAULT_CHANNELS_FILE", "DEV_HASH_KEY", "Setti
 DEFAULT_CHANNELS_FILE = Path(__file__).with_name("channels.yaml")
 DEFAULT_AUDIT_PATH = Path("var") / "audit" / "audit.jsonl"
 DEV_HASH_KEY = "minsheng-development-hash-key"
-
-
-REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
+REDIS_SCHEMES = ("redis://", "rediss://", "unix://")  # what redis-py's from_url accepts
 
 
 def _env(name: str) -> AliasChoices:
