@@ -3,8 +3,8 @@
 The connector contract has no generic "since" (each channel pages its own way), so a backfill reads
 the channel's change feed from its *own* cursor — kept in ``ms:backfill``, apart from the sync loop's,
 so the two never disturb each other — and takes in the records received on or after ``since``. The
-cursor is saved after each page, once its records are stored and clustered: an interrupted backfill
-resumes after the last finished page, and idempotent ingest makes a re-read page harmless.
+cursor is saved once a batch of pages is stored and clustered (:data:`BATCH_RECORDS`): an interrupted
+backfill resumes after the last finished batch, and idempotent ingest makes a re-read page harmless.
 
 The next page is fetched while the current one is taken in, so a channel's answer time overlaps the
 gateway's own work instead of adding to it. A channel that stops answering for a while (a timeout, a
@@ -36,6 +36,12 @@ log = logging.getLogger(__name__)
 
 RETRIES = 5
 """How often in a row a channel that does not answer is asked again before the backfill stops."""
+BATCH_RECORDS = 200
+"""Records taken in together at least: a channel's pages (often 50 records) are gathered until they
+hold this many, since storing and clustering a batch costs round trips and a transaction whatever its
+size. 20,000 of the bench's records as one channel's pages of 50, five runs alternating: 962 cases/s
+on average (Python 0.80 ms a case, redis-server 0.27) against 876 (0.86, 0.31) a page at a time. The
+cursor is saved once a batch: an interrupted backfill reads at most a batch again."""
 FIRST_PAUSE = 2.0
 """Seconds before the first such retry; each further one waits twice as long (2 + 4 + 8 + 16 + 32 s)."""
 
@@ -66,16 +72,19 @@ class BackfillInterrupted(Exception):
 
 async def backfill(runtime: ChannelRuntime, store: CaseStore, clusters: ClusterStore, since: datetime, *,
                    restart: bool = False, progress: Callable[[BackfillProgress], None] | None = None,
-                   retries: int | None = None, first_pause: float | None = None) -> BackfillProgress:
+                   retries: int | None = None, first_pause: float | None = None,
+                   batch_records: int | None = None) -> BackfillProgress:
     """Read ``runtime``'s channel from the saved backfill cursor to its end (see the module docstring).
 
-    ``retries`` and ``first_pause`` default to :data:`RETRIES` and :data:`FIRST_PAUSE`.
+    ``retries``, ``first_pause`` and ``batch_records`` default to :data:`RETRIES`, :data:`FIRST_PAUSE`
+    and :data:`BATCH_RECORDS` (1: a page at a time). ``progress`` is called after each batch.
 
     Raises:
         BackfillInterrupted: the channel refused, or did not answer ``retries`` + 1 times in a row.
     """
     retries = RETRIES if retries is None else retries
     first_pause = FIRST_PAUSE if first_pause is None else first_pause
+    batch_records = BATCH_RECORDS if batch_records is None else batch_records
     redis = store.redis
     if restart:
         await redis.hdel(keys.BACKFILL_CURSORS, runtime.key)
@@ -86,7 +95,7 @@ async def backfill(runtime: ChannelRuntime, store: CaseStore, clusters: ClusterS
     while True:
         taken = state.pages
         try:
-            await _read(runtime, store, clusters, since, state, progress)
+            await _read(runtime, store, clusters, since, state, progress, batch_records)
             return state
         except UpstreamUnavailable as exc:
             failures = 1 if state.pages > taken else failures + 1  # in a row: a page taken in resets it
@@ -94,7 +103,7 @@ async def backfill(runtime: ChannelRuntime, store: CaseStore, clusters: ClusterS
                 raise BackfillInterrupted(state, f"{exc} ({failures} times in a row)") from exc
             pause = exc.retry_after if isinstance(exc, RateLimited) else first_pause * 2 ** (failures - 1)
             pause = max(pause, runtime.breaker.retry_in())  # an open circuit would refuse it unasked
-            log.warning("%s: %s; asking again after the last finished page in %.0f s", runtime.key, exc,
+            log.warning("%s: %s; asking again after the last finished batch in %.0f s", runtime.key, exc,
                         pause)
             state.retries += 1
             await asyncio.sleep(pause)
@@ -103,20 +112,22 @@ async def backfill(runtime: ChannelRuntime, store: CaseStore, clusters: ClusterS
 
 
 async def _read(runtime: ChannelRuntime, store: CaseStore, clusters: ClusterStore, since: datetime,
-                state: BackfillProgress, progress: Callable[[BackfillProgress], None] | None) -> None:
-    """Take the channel's pages in from ``state.cursor`` to the end of its feed, saving the cursor after
-    each."""
+                state: BackfillProgress, progress: Callable[[BackfillProgress], None] | None,
+                batch_records: int) -> None:
+    """Take the channel's pages in from ``state.cursor`` to the end of its feed, in batches of at least
+    ``batch_records`` records, saving the cursor after each."""
     pages = runtime.connector.changes(state.cursor)
     ahead = _prefetched(runtime, pages)
+    batch: list[ChangePage] = []
     try:
         async for page in ahead:
-            await _take(page, store, clusters, since, state)
-            if page.cursor is not None:
-                state.cursor = page.cursor
-                await store.redis.hset(keys.BACKFILL_CURSORS, runtime.key, page.cursor)
-            state.pages += 1
-            if progress is not None:
-                progress(state)
+            batch.append(page)
+            if sum(len(p.records) for p in batch) < batch_records:
+                continue
+            await _take_batch(batch, runtime, store, clusters, since, state, progress)
+            batch = []
+        if batch:
+            await _take_batch(batch, runtime, store, clusters, since, state, progress)
     finally:
         await ahead.aclose()  # first: it may be fetching from ``pages``
         await _close(pages)
@@ -150,15 +161,30 @@ async def _close(pages: Any) -> None:
         await aclose()
 
 
-async def _take(page: ChangePage, store: CaseStore, clusters: ClusterStore, since: datetime,
+async def _take_batch(batch: list[ChangePage], runtime: ChannelRuntime, store: CaseStore,
+                      clusters: ClusterStore, since: datetime, state: BackfillProgress,
+                      progress: Callable[[BackfillProgress], None] | None) -> None:
+    """Take the pages in together, then save the last cursor among them."""
+    await _take(batch, store, clusters, since, state)
+    cursor = next((page.cursor for page in reversed(batch) if page.cursor is not None), None)
+    if cursor is not None:
+        state.cursor = cursor
+        await store.redis.hset(keys.BACKFILL_CURSORS, runtime.key, cursor)
+    state.pages += len(batch)
+    if progress is not None:
+        progress(state)
+
+
+async def _take(batch: list[ChangePage], store: CaseStore, clusters: ClusterStore, since: datetime,
                 state: BackfillProgress) -> None:
-    for bad in page.rejected:
+    records = [record for page in batch for record in page.records]
+    for bad in (bad for page in batch for bad in page.rejected):
         if isinstance(bad, BadRecord):
             await store.quarantine(state.channel, bad)
         state.quarantined += 1
-    state.read += len(page.records)
-    wanted = [r for r in page.records if r.received_at >= since and r.channel == state.channel]
-    state.skipped += len(page.records) - len(wanted)
+    state.read += len(records)
+    wanted = [r for r in records if r.received_at >= since and r.channel == state.channel]
+    state.skipped += len(records) - len(wanted)
     ingested = await store.ingest_cases(wanted)
     created = [(case_key(record.channel, record.source_id), case)
                for record, (outcome, case) in zip(wanted, ingested, strict=True)

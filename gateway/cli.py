@@ -60,12 +60,21 @@ def _parser() -> argparse.ArgumentParser:
     backfill.add_argument("channel")
     backfill.add_argument("--since", required=True, type=_date, help="YYYY-MM-DD (UTC) or an ISO-8601 time")
     backfill.add_argument("--restart", action="store_true", help="forget the saved backfill cursor first")
+    backfill.add_argument("--batch", type=_positive, default=None, metavar="RECORDS",
+                          help="records taken in (and the cursor saved) together at least (default 200)")
     return parser
 
 
 def _date(raw: str) -> datetime:
     value = datetime.fromisoformat(raw)
     return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def _positive(raw: str) -> int:
+    value = int(raw)
+    if value < 1:
+        raise ValueError(raw)
+    return value
 
 
 def _settings(**overrides: Any) -> Settings:
@@ -213,7 +222,7 @@ def _backfill(args: argparse.Namespace) -> int:
     from casework.backfill import BackfillInterrupted
 
     try:
-        state = asyncio.run(_run_backfill(settings, args.channel, args.since, args.restart))
+        state = asyncio.run(_run_backfill(settings, args.channel, args.since, args.restart, args.batch))
     except KeyError:
         print(f"minsheng: no channel {args.channel!r} in {settings.channels_file}", file=sys.stderr)
         return 2
@@ -224,15 +233,15 @@ def _backfill(args: argparse.Namespace) -> int:
     except BackfillInterrupted as stopped:
         _summary(stopped.progress)
         print(f"minsheng: the backfill of {args.channel} stopped: {stopped}. What was taken in stays, and "
-              "the same command resumes after the last page finished.", file=sys.stderr)
+              "the same command resumes after the last batch finished.", file=sys.stderr)
         return 1
     except RedisError as exc:
-        print(f"minsheng: {_redis_failed(settings, exc)}. The same command resumes after the last page "
+        print(f"minsheng: {_redis_failed(settings, exc)}. The same command resumes after the last batch "
               "finished.", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print(f"\nminsheng: the backfill of {args.channel} was interrupted; the same command resumes after "
-              "the last page finished.", file=sys.stderr)
+              "the last batch finished.", file=sys.stderr)
         return 130
     _summary(state)
     return 0
@@ -252,7 +261,8 @@ def _progress(state: Any) -> None:
     sys.stderr.flush()
 
 
-async def _run_backfill(settings: Settings, channel: str, since: datetime, restart: bool) -> Any:
+async def _run_backfill(settings: Settings, channel: str, since: datetime, restart: bool,
+                        batch: int | None) -> Any:
     from casework.backfill import backfill
     from casework.channels import ChannelSet
     from casework.clusters import ClusterStore
@@ -270,7 +280,7 @@ async def _run_backfill(settings: Settings, channel: str, since: datetime, resta
         clusters = ClusterStore(redis, store, reference)
         async with ChannelSet(configs) as channels:
             return await backfill(channels[channel], store, clusters, since, restart=restart,
-                                  progress=_progress)
+                                  batch_records=batch, progress=_progress)
     finally:
         await redis.aclose()
 

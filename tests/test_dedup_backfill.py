@@ -35,6 +35,7 @@ from tests.e2e import SandboxServer, redis_db_url, write_channels_file
 from tests.servers import free_port
 
 BACKFILL_DB = 12
+LATENCY_MS = 800  # longer than taking a sandbox page in, so a page asked for meanwhile is still waiting
 
 
 @pytest.mark.usefixtures("collector_kept")  # the command sets it for its process
@@ -107,21 +108,29 @@ def test_a_backfill_rides_out_an_outage_and_resumes_where_it_stopped(
             store = CaseStore(store_client, reference, hash_key=settings.hash_key.get_secret_value().encode())
             async with ChannelSet(configs) as channels:
                 clusters = ClusterStore(store_client, store, reference)
+                options.setdefault("batch_records", 1)  # a page at a time: the outage comes between pages
                 return await backfill(channels["open311"], store, clusters, datetime(2000, 1, 1, tzinfo=UTC),
                                       progress=on_page, **options)
         finally:
             await store_client.aclose()
 
+    calls: list[int] = []
+
     def down_after_first_page(state: BackfillProgress) -> None:
-        if state.pages == 1:
+        """Down once the first batch is taken in (a page with records: the feed's first may be empty).
+        The channel answers slowly meanwhile (LATENCY_MS), and tells a request it is down after that
+        wait: the next page, asked for while the batch was taken in, is still waiting, and fails."""
+        calls.append(state.pages)
+        if len(calls) == 1:
             sandbox.faults("open311", down=True)
 
-    # down for good after the first page: it stops, with the pages taken in before kept and their cursor saved
+    # down for good after the first batch: it stops, what it took in kept and its cursor saved
+    sandbox.faults("open311", latency_ms=LATENCY_MS)
     try:
         with pytest.raises(BackfillInterrupted) as stopped:
             asyncio.run(run(down_after_first_page, retries=2, first_pause=0.01))
     finally:
-        sandbox.faults("open311", down=False)
+        sandbox.faults("open311", down=False, latency_ms=0)
     got = stopped.value.progress
     assert got.pages >= 1
     assert got.retries == 2
@@ -130,7 +139,7 @@ def test_a_backfill_rides_out_an_outage_and_resumes_where_it_stopped(
     kept = client.zcard(keys.ALL_CASES)
     assert kept == got.taken > 0
 
-    # run again: it resumes after that page and reads the channel to its end
+    # run again: it resumes after that batch and reads the channel to its end
     again = asyncio.run(run(lambda state: None))
     assert again.resumed
     assert again.retries == 0
@@ -138,6 +147,14 @@ def test_a_backfill_rides_out_an_outage_and_resumes_where_it_stopped(
     assert again.taken > 0
     cases = [k.decode() for k in client.zrange(keys.ALL_CASES, 0, -1)]
     assert all(client.hget(keys.case(k), "cluster") for k in cases)
+
+    # batches: pages are taken in together until they hold batch_records records, the cursor saved after
+    seen: list[tuple[int, int]] = []
+    together = asyncio.run(run(lambda state: seen.append((state.pages, state.read)), restart=True,
+                               batch_records=10_000))
+    assert seen == [(together.pages, together.read)]  # one batch: the whole channel
+    assert together.pages >= 2  # several pages, taken in together
+    assert client.hget(keys.BACKFILL_CURSORS, "open311").decode() == together.cursor
 
     # down for a moment (back by the time it asks again): it carries on by itself
     class BackOnRetry(logging.Handler):
@@ -149,12 +166,14 @@ def test_a_backfill_rides_out_an_outage_and_resumes_where_it_stopped(
     level = logger.level
     logger.setLevel(logging.WARNING)
     logger.addHandler(handler)
+    calls.clear()
+    sandbox.faults("open311", latency_ms=LATENCY_MS)
     try:
         whole = asyncio.run(run(down_after_first_page, restart=True, first_pause=0.01))
     finally:
         logger.removeHandler(handler)
         logger.setLevel(level)
-        sandbox.faults("open311", down=False)
+        sandbox.faults("open311", down=False, latency_ms=0)
     assert whole.retries == 1
     assert whole.pages >= 2
     # read again from the start: the same cases (and any the channel took since), none lost
@@ -191,7 +210,7 @@ def test_an_interrupted_backfill_says_how_to_resume(sandbox: SandboxServer, redi
     sandbox.faults("open311", latency_ms=700)  # slow enough to be stopped half-way
     try:
         running = subprocess.Popen([sys.executable, "-m", "gateway.cli", "backfill", "open311", "--since",
-                                    "2000-01-01"], env=env, stderr=subprocess.PIPE, text=True)
+                                    "2000-01-01", "--batch", "1"], env=env, stderr=subprocess.PIPE, text=True)
         deadline = time.monotonic() + 60
         while client.hget(keys.BACKFILL_CURSORS, "open311") is None and running.poll() is None:
             assert time.monotonic() < deadline, "no page was finished"
