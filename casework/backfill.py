@@ -119,13 +119,15 @@ async def _read(runtime: ChannelRuntime, store: CaseStore, clusters: ClusterStor
     pages = runtime.connector.changes(state.cursor)
     ahead = _prefetched(runtime, pages)
     batch: list[ChangePage] = []
+    held = 0  # records in ``batch``
     try:
         async for page in ahead:
             batch.append(page)
-            if sum(len(p.records) for p in batch) < batch_records:
+            held += len(page.records)
+            if held < batch_records:
                 continue
             await _take_batch(batch, runtime, store, clusters, since, state, progress)
-            batch = []
+            batch, held = [], 0
         if batch:
             await _take_batch(batch, runtime, store, clusters, since, state, progress)
     finally:
