@@ -53,6 +53,10 @@ _ADMIN_UNIT = re.compile(r"[\u4e00-\u9fff]{2,3}街道(?:办事处|办)?|[\u4e00-
 """A sub-district or community named in a text: never part of a named place."""
 _ADMIN = re.compile(r"^(深圳市|光明区)+")
 """City and district before a name (深圳市永源俊…公司); sub-districts and communities are cut out before."""
+_RUN_ON = 4
+"""How far past a word that ended a name (道路) the name may run on to its suffix (东坑道路改造工程)."""
+_COUNTED = re.compile(r"[一二两三四五六七八九十几多数每各某该本此这那][家户个所条间座处栋位名]")
+"""A count or a pointer, not a name: 两家(公司), 几户(家庭), 这所(学校)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,7 +118,8 @@ class Signature:
         places = [f"rg:{self.community}"] if self.community else []
         places += [f"pl:{key}" for p in self.places for key in sorted(place_keys(p))]
         places += [f"ad:{n}" for n in self.numbered]
-        buildings = dict.fromkeys(b.partition("/")[0] for b in self.facts.buildings)
+        # the buildings the text names (a room alone, /1203, names none)
+        buildings = dict.fromkeys(b for b in (fact.partition("/")[0] for fact in self.facts.buildings) if b)
         found = [*places, *(f"{p}#{b}" for p in places for b in buildings)]
         found += [f"who:{w}" for w in self.who]
         return list(dict.fromkeys(found))
@@ -167,7 +172,10 @@ def named_places(text: str) -> list[str]:
     """Named places in normalised ``text``: a name of 2–8 characters before a generic place suffix.
 
     Administrative units are cut out first: 上村社区 is a community (the region signal), not a village
-    called 上村, and a name never runs across one (楼村社区楼村小学 names 楼村小学).
+    called 上村, and a name never runs across one (楼村社区楼村小学 names 楼村小学). Words that stand
+    before a suffix without naming anything (交汇处路灯, 困难家庭, 装修公司) are no names
+    (:func:`_names_a_place`): real posts say where in such words, and two posts that shared one would
+    agree on a place neither gave.
     """
     words = _words()
     found: list[str] = []
@@ -182,18 +190,45 @@ def named_places(text: str) -> list[str]:
 def _names_in(part: str, words: _Words) -> list[str]:
     found = []
     for match in words.place.finditer(part):
-        if match.group(2) == "街" and part[match.end():match.end() + 1] == "道":
+        stem, suffix = match.groups()
+        if suffix == "街" and part[match.end():match.end() + 1] == "道":
             continue  # 光明街道: a sub-district (the street signal), not a road called 光明街
-        name = _ADMIN.sub("", match.group(1))
-        # a company is told by its brand, first (永源俊光电科技有限公司); other names by their end
-        keep = 8 if words.kinds.get(match.group(2)) == "company" else 4
-        name = name[-keep:] if len(name) > keep else name
-        generic = name[-1:] + match.group(2)   # 马路, 道路 …: a word, not a name
-        if len(name) < 2 or name in words.not_names or name[-2:] in words.not_names \
-                or generic in words.not_names or match.group(2) in words.not_names:
-            continue
-        found.append(name + match.group(2))
+        if (name := _name(stem, suffix, words)) is not None:
+            found.append(name)
+        elif stem[-1:] + suffix in words.not_names:
+            # the shortest name ended in a word (东坑道路): it may run on to the next suffix
+            # (东坑道路改造工程)
+            following = words.suffix.search(part, match.end())
+            if following is not None and following.start() - match.end() <= _RUN_ON:
+                stem = part[max(match.start(), following.start() - 8):following.start()]
+                if (name := _name(stem, following.group(), words)) is not None:
+                    found.append(name)
     return found
+
+
+def _name(stem: str, suffix: str, words: _Words) -> str | None:
+    """The named place that ``stem`` (up to 8 characters) before ``suffix`` reads, or None when its words
+    name no place."""
+    # a name never runs across 的: 楼下的路(面) and 旁边的网吧 name nothing; 东能华府的… still does
+    name = _ADMIN.sub("", stem).rpartition("的")[2]
+    # a company is told by its brand, first (永源俊光电科技有限公司), and so is a name ending in generic
+    # words (东坑道路改造工程); other names by their end
+    keep = 8 if words.kinds.get(suffix) == "company" or _distinctive(name) != name else 4
+    name = name[-keep:] if len(name) > keep else name
+    return name + suffix if len(name) >= 2 and _names_a_place(name, suffix, words) else None
+
+
+def _names_a_place(name: str, suffix: str, words: _Words) -> bool:
+    """Whether the words before a place suffix name one place rather than any: not a word that
+    stands before a suffix without naming (一个小区, 马路, 家庭, 交汇处路(灯)), not an industry alone
+    (装修公司, 电子厂: an unnamed one of many), not the forms' words (村民反映河(道)), not a count
+    (两家公司). Two texts that shared such a "name" would agree on a place neither of them gave."""
+    core = _distinctive(name)
+    if suffix in words.not_names or name[-1:] + suffix in words.not_names or core in words.generic:
+        return False
+    tail = core[-2:]   # what :func:`place_keys` is made of
+    return not (name in words.not_names or name[-2:] in words.not_names or tail in words.not_names
+                or tail in words.boilerplate or _COUNTED.fullmatch(tail))
 
 
 def signature(case: StoredCase, reference: Reference, who: Iterable[str]) -> Signature:

@@ -29,6 +29,8 @@ _MEASURES = "多余元块圆平米人户名位个次件吨辆株棵亩字步条"
 _TEN_THOUSANDS = re.compile(rf"({_NUM})(万)(多|余)?(?![{_MEASURES}{_DIGIT_WORDS}\d])")
 _BUILDING = re.compile(r"(\d{1,3}|[一二三四五六七八九十]{1,3}|[a-z])(?:栋|幢|号楼|座)(\d{3,4})?")
 _ROOM = re.compile(r"(?<![\d.])(\d{1,3})-(\d{3,4})(?!\d)")
+# 1203室, 803号房 without their building (房 alone is too often 房租, 房东: 3000房东不退押金)
+_ROOM_ALONE = re.compile(r"(?<![\d\-.栋幢座楼])(\d{3,4})(?:室|号房)")
 _MONTHS = re.compile(r"(\d{1,2}|[两三四五六七八九十]{1,2})个多?月")
 # 41人, 四十一名工人, 20多名农民工, 100多户: the people a (group) appeal speaks for
 _WHO = "人|户|工人|农民工|工友|员工|业主|居民|学员|会员|家长"
@@ -40,7 +42,7 @@ _FEWEST_PEOPLE = 3  # "两人", "一个人": who went or who is hurt, not how ma
 @dataclass(frozen=True, slots=True)
 class Facts:
     amounts: tuple[tuple[float, float], ...] = ()   # yuan, (low, high)
-    buildings: tuple[str, ...] = ()                 # "19" or "19/3202" (building/room)
+    buildings: tuple[str, ...] = ()                 # "19", "19/3202" (building/room) or "/3202"
     months: tuple[int, ...] = ()
     people: tuple[tuple[float, float], ...] = ()    # head counts, (low, high)
 
@@ -108,6 +110,7 @@ def facts(text: str) -> Facts:
             continue
         buildings.append(f"{name}/{room}" if room else name)
     buildings += [f"{b}/{r}" for b, r in _ROOM.findall(text)]
+    buildings += [f"/{r}" for r in _ROOM_ALONE.findall(text)]
     months = [int(v) for m in _MONTHS.findall(text) if (v := chinese_number(m)) is not None and v >= 2]
     people = [p for m in _PEOPLE.finditer(text) if (p := _people(*m.groups())) is not None]
     return Facts(tuple(dict.fromkeys(amounts)), tuple(dict.fromkeys(buildings)), tuple(dict.fromkeys(months)),
@@ -146,6 +149,7 @@ def _buildings_agree(a: Iterable[str], b: Iterable[str]) -> bool:
         for y in b:
             bx, _, rx = x.partition("/")
             by, _, ry = y.partition("/")
-            if bx == by and (not rx or not ry or rx == ry):
+            # a room given without its building may be in the other's building
+            if (bx == by or not bx or not by) and (not rx or not ry or rx == ry):
                 return True
     return False

@@ -62,6 +62,35 @@ def test_sub_districts_and_communities_are_no_named_places() -> None:
     assert place_keys(named_places("光明街道碧眼社区碧眼村")[0]) == place_keys("碧眼村")
 
 
+def test_words_before_a_suffix_that_name_no_place_are_no_named_places() -> None:
+    # real posts say where without a name: 交汇处路(灯), 十字路(口), 旁边的路(面), 困难家庭, 两家公司
+    assert named_places("光明大道与华夏路交汇处路灯不亮") == ["光明大道", "与华夏路"]
+    assert named_places("华夏路口的路灯坏了") == ["华夏路"]
+    for text in ("这个十字路口红绿灯坏了", "菜市场旁边的路面塌陷", "学校旁边的网吧", "主干道的路灯",
+                 "低保困难家庭申请救助", "两家公司纠纷", "装修公司跑路", "村民反映河道污染", "前往医院就医"):
+        assert named_places(text) == [], text
+    # … while a name before 的 or before a generic word still counts, told apart by its brand
+    assert named_places("东能华府的消防通道") == ["东能华府"]
+    assert named_places("茅洲河道污染") == ["茅洲河"]
+    assert place_keys("顺丰快递公司") == place_keys("顺丰公司") != place_keys("中通快递公司")
+    # a name that a word (道路) ended too soon runs on to its suffix; generic words alone name nothing
+    assert named_places("东坑道路改造工程夜间施工") == ["东坑道路改造工程"]
+    assert place_keys(named_places("市民反映东坑道路改造工程")[0]) == place_keys("东坑道路改造工程")
+    assert named_places("道路改造工程噪音") == named_places("保障性住房项目欠薪") == []
+
+
+def test_free_text_posts_that_name_no_place_stay_apart(reference: Reference) -> None:
+    # the same words at two unnamed spots: only a shared place lets words merge reports
+    for first, second in (("光明大道与华夏路交汇处路灯不亮，晚上很黑。",
+                           "东明大道与龙大路交汇处路灯不亮，晚上很黑。"),
+                          ("这个十字路口红绿灯坏了，车辆乱行，很危险。",
+                           "那个十字路口红绿灯坏了，车辆乱行，很危险。"),
+                          ("菜市场旁边的路面塌陷，有个大坑。", "超市旁边的路面塌陷，有个大坑。")):
+        a = _case("open311:1", first[:8], first)
+        b = _case("open311:2", second[:8], second, hours=3)
+        assert not _merge(reference, a, b), first
+
+
 def test_neighbours_at_other_house_numbers_are_other_places(reference: Reference) -> None:
     text = ("临时困难救助", "家里突发火灾，东西都烧没了，急需临时救助，诉求协调解决医疗费用。")
     a = replace(_case("hotline12345:1", *text, address="华夏路170号"), lat=22.7500, lng=113.9000)
@@ -123,6 +152,17 @@ def test_facts_read_amounts_rooms_and_months_however_written() -> None:
     assert facts("小区占地2万平方米").amounts == facts("涉及3万人").amounts == ()
     assert conflict(facts("b栋1502室漏水"), facts("c栋1502室漏水"))
     assert not conflict(facts("b栋1502室漏水"), facts("b栋漏水"))
+    # a room alone: real posts often leave the building out
+    assert conflict(facts("1203室漏水"), facts("803室漏水"))
+    assert conflict(facts("1203室漏水"), facts("3栋803房漏水"))
+    assert not conflict(facts("3栋1203室漏水"), facts("1203号房天花板漏水"))
+    assert not conflict(facts("1203室漏水"), facts("3栋漏水"))
+    assert facts("押金3000房东不退").buildings == ()
+
+
+def test_a_room_alone_files_no_building_block(reference: Reference) -> None:
+    case = _case("open311:1", "美盛名苑漏水", "美盛名苑1203室楼上漏水")
+    assert signature(case, reference, ()).blocks() == ["pl:estate:盛美"]
 
 
 def test_head_counts_tell_two_group_claims_apart() -> None:
