@@ -47,6 +47,9 @@ MAX_GRAMS = 160
 WORDS_FILE = Path(__file__).parent / "data" / "dedup_words.yaml"
 _NUMBERED = re.compile(r"^([\u4e00-\u9fff]{1,6}?(?:大道|大街|路|街))(\d+)号")
 _BEFORE_ROAD = re.compile(r"^.*(?:街道|社区|[区市县镇])")
+_SAID_NUMBER = re.compile(r"([\u4e00-\u9fff]{2,8}?(?:大道|大街|路|街))(\d{1,5})号")
+"""A house number a text gives on a road (华夏路88号): a post without an address field gives it in words."""
+_ROAD_NUMBER = re.compile(r"(.+?)(\d+)")
 _PAIRS = re.compile(r"..?", re.DOTALL)
 """A stored gram string cut back into its bigrams (in C: parsing candidates' signatures is hot)."""
 _ADMIN_UNIT = re.compile(r"[\u4e00-\u9fff]{2,3}街道(?:办事处|办)?|[\u4e00-\u9fff]{2,4}社区")
@@ -98,11 +101,15 @@ class Signature:
     lng: float | None
     grams: frozenset[str] = field(default_factory=frozenset)
     facts: Facts = field(default_factory=Facts)  # amounts, buildings/rooms, months, head counts
-    # the keys of ``places``, worked out once: the matcher compares them for some thirty pairs a case
+    said: tuple[str, ...] = ()                 # "<road><number>" the text gives (华夏路88号)
+    # the keys of ``places``, and each road's house numbers (address and text), worked out once: the
+    # matcher compares them for some thirty pairs a case
     keys_of_places: frozenset[str] = field(init=False, repr=False, compare=False)
+    road_numbers: Mapping[str, frozenset[str]] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "keys_of_places", _place_keys_of(self.places))
+        object.__setattr__(self, "road_numbers", _road_numbers((*self.numbered, *self.said)))
 
     def blocks(self) -> list[str]:
         """The blocking keys this case is filed under and looked up by: its places, each place with each
@@ -128,7 +135,7 @@ class Signature:
         return {"k": self.key, "t": self.at, "ch": self.channel, "cm": self.community, "st": self.street,
                 "ct": list(self.categories), "pl": list(self.places), "ad": list(self.numbered),
                 "who": list(self.who), "lat": self.lat, "lng": self.lng, "g": "".join(sorted(self.grams)),
-                "fx": self.facts.dump()}
+                "fx": self.facts.dump(), **({"sd": list(self.said)} if self.said else {})}
 
     @classmethod
     def load(cls, data: Mapping[str, Any]) -> Signature:
@@ -138,7 +145,7 @@ class Signature:
                    places=tuple(data.get("pl", ())),
                    numbered=tuple(data.get("ad", ())), who=tuple(data.get("who", ())), lat=data.get("lat"),
                    lng=data.get("lng"), grams=frozenset(_PAIRS.findall(grams)),
-                   facts=Facts.load(data.get("fx")))
+                   facts=Facts.load(data.get("fx")), said=tuple(data.get("sd", ())))
 
 
 @functools.lru_cache(maxsize=1 << 16)
@@ -156,6 +163,18 @@ def place_keys(name: str) -> frozenset[str]:
 @functools.lru_cache(maxsize=1 << 16)
 def _place_keys_of(places: tuple[str, ...]) -> frozenset[str]:
     return frozenset().union(*(place_keys(p) for p in places))
+
+
+@functools.lru_cache(maxsize=1 << 14)
+def _road_numbers(addresses: tuple[str, ...]) -> Mapping[str, frozenset[str]]:
+    """Each road's key (:func:`place_keys`: 在华夏路 is 华夏路) with the house numbers given on it."""
+    found: dict[str, set[str]] = {}
+    for address in addresses:
+        if (parts := _ROAD_NUMBER.fullmatch(address)) is not None:
+            road, number = parts.groups()
+            for key in place_keys(road):
+                found.setdefault(key, set()).add(number)
+    return {key: frozenset(numbers) for key, numbers in found.items()}
 
 
 def _distinctive(stem: str) -> str:
@@ -239,15 +258,18 @@ def signature(case: StoredCase, reference: Reference, who: Iterable[str]) -> Sig
     community, street = _regions(region_id, reference)
     address = normalise(case.address)
     text = f"{case.title}，{case.content}"
+    plain = normalise(text)
     places = named_places(address.rsplit("号", 1)[-1]) if address else []
     places += named_places(text)
     numbered = [f"{road}{number}" for road, number in _NUMBERED.findall(_BEFORE_ROAD.sub("", address))]
+    said = [f"{road}{number}" for road, number in _SAID_NUMBER.findall(plain)]
     categories = [c for c in (case.category_id, reference.classify(None, case.title, case.content)) if c]
     return Signature(key=case.key, at=case.received_at.timestamp(), channel=case.channel, community=community,
                      street=street, categories=tuple(dict.fromkeys(categories)),
                      places=tuple(dict.fromkeys(places))[:8], numbered=tuple(dict.fromkeys(numbered)),
                      who=tuple(sorted(set(who))), lat=case.lat, lng=case.lng,
-                     grams=_problem_grams(text, places), facts=facts(normalise(text)))
+                     grams=_problem_grams(text, places), facts=facts(plain),
+                     said=tuple(dict.fromkeys(said)))
 
 
 def _regions(region_id: str | None, reference: Reference) -> tuple[str | None, str | None]:
@@ -419,8 +441,14 @@ def _place(a: Signature, b: Signature) -> float:
 
 
 def _numbers_differ(a: Signature, b: Signature) -> bool:
-    """Both give an address (road and number), and no address of one is the other's."""
-    return bool(a.numbered and b.numbered and not set(a.numbered) & set(b.numbered))
+    """Both give an address (road and number) and no address of one is the other's; or both give house
+    numbers on one road, in their address or their words, and none the same (华夏路88号 / 华夏路96号)."""
+    if a.numbered and b.numbered and not set(a.numbered) & set(b.numbered):
+        return True
+    if not a.road_numbers or not b.road_numbers:
+        return False
+    return any(a.road_numbers[road].isdisjoint(b.road_numbers[road])
+               for road in a.road_numbers.keys() & b.road_numbers.keys())
 
 
 def _names_agree(a: Signature, b: Signature) -> bool | None:

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from casework.dedup import compare, decide, named_places, place_keys, signature
+from casework.dedup import Signature, compare, decide, named_places, place_keys, signature
 from casework.facts import conflict, facts
 from casework.model import StoredCase
 from casework.reference import Reference
@@ -98,6 +98,23 @@ def test_neighbours_at_other_house_numbers_are_other_places(reference: Reference
     same = replace(b, key="hotline12345:3", address="华夏路170号")
     assert compare(signature(a, reference, ()), signature(b, reference, ()), reference).place == -1.0
     assert _merge(reference, a, same)  # ~50 m apart, one address: the same place
+
+
+def test_house_numbers_in_the_words_tell_places_apart(reference: Reference) -> None:
+    # a message board's post has no address field: it gives the number in its words
+    words = "门口垃圾堆积，臭气熏天，好几天没人清理。"
+    a = _case("open311:1", "垃圾堆积", f"华夏路88号{words}")
+    there = _case("open311:2", "垃圾没人清", f"我家在华夏路88号，{words}", hours=4)
+    elsewhere = _case("open311:3", "垃圾堆积", f"华夏路96号{words}", hours=4)
+    filed = replace(elsewhere, key="hotline12345:4", content=words, address="光明区华夏路96号")
+    assert _merge(reference, a, there)
+    assert not _merge(reference, a, elsewhere)
+    assert compare(signature(a, reference, ()), signature(filed, reference, ()), reference).place == -1.0
+    # another road's number says nothing of this one's
+    corner = _case("open311:5", "垃圾堆积", f"华夏路88号往光明大道12号那边，{words}", hours=4)
+    assert compare(signature(a, reference, ()), signature(corner, reference, ()), reference).place == 1.0
+    stored = signature(a, reference, ()).dump()
+    assert Signature.load(stored).road_numbers == {"road:华夏": frozenset({"88"})}
 
 
 def test_traditional_text_and_a_typo_merge(reference: Reference) -> None:
