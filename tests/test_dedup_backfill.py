@@ -207,7 +207,10 @@ def test_an_interrupted_backfill_says_how_to_resume(sandbox: SandboxServer, redi
     channels_file = write_channels_file(tmp_path, sandbox.url, only=("open311",))
     env = {**os.environ, "REDIS_URL": url, "MINSHENG_CHANNELS_FILE": str(channels_file)}
     client = redis.Redis.from_url(url)
-    sandbox.faults("open311", latency_ms=700)  # slow enough to be stopped half-way
+    # slow enough to be stopped half-way: the next page is fetched while a batch is taken in, so the
+    # latency must outlast taking in a batch on a loaded machine, or the feed ends before the signal
+    # (700 ms did not, once in a fresh clone's `make test`)
+    sandbox.faults("open311", latency_ms=2500)
     try:
         running = subprocess.Popen([sys.executable, "-m", "gateway.cli", "backfill", "open311", "--since",
                                     "2000-01-01", "--batch", "1"], env=env, stderr=subprocess.PIPE, text=True)
