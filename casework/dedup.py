@@ -177,6 +177,7 @@ def _road_numbers(addresses: tuple[str, ...]) -> Mapping[str, frozenset[str]]:
     return {key: frozenset(numbers) for key, numbers in found.items()}
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def _distinctive(stem: str) -> str:
     """``stem`` without the generic words it ends with (红星道路改造 → 红星), unless nothing would be left."""
     generic = _words().generic
@@ -262,7 +263,7 @@ def signature(case: StoredCase, reference: Reference, who: Iterable[str]) -> Sig
     places = named_places(address.rsplit("号", 1)[-1]) if address else []
     places += named_places(text)
     numbered = [f"{road}{number}" for road, number in _NUMBERED.findall(_BEFORE_ROAD.sub("", address))]
-    said = [f"{road}{number}" for road, number in _SAID_NUMBER.findall(plain)]
+    said = [f"{road}{number}" for road, number in _SAID_NUMBER.findall(plain)] if "号" in plain else []
     categories = [c for c in (case.category_id, reference.classify(None, case.title, case.content)) if c]
     return Signature(key=case.key, at=case.received_at.timestamp(), channel=case.channel, community=community,
                      street=street, categories=tuple(dict.fromkeys(categories)),
