@@ -327,7 +327,9 @@ class Thresholds:
     recent_days: float = 5.0          # reports further apart need text_old unless the same resident
     text_old: float = 0.9             # … the near-identical words that link reports further apart
     resident_days: float = 14.0       # the same resident, place and category this close: …
-    text_resident_place: float = 0.05  # … need only this much text in common
+    # … need only some word in common: 0.05 asked for more once place names no longer counted as words
+    # (tune split, 30 worlds: B-cubed recall 0.9413 → 0.9436, wrong pairs 129 → 130; 0.0: 136)
+    text_resident_place: float = 0.02
     max_days: float = 60.0            # reports further apart are never linked automatically
 
 
