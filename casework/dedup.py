@@ -3,8 +3,9 @@
 Same incident = the same specific place *and* the same specific problem (DESIGN.md "Deduplication").
 A case is reduced once to a :class:`Signature` (CPU only): its place evidence — community, street,
 coordinates, the address's road and number, the named places its text mentions (estates, roads,
-markets, companies, schools …, found by their generic suffixes, so no gazetteer is needed and a typo
-that swaps two characters, 东能华府 / 能东华府, still matches) — its problem evidence — the categories of
+markets, companies, schools …, found by their generic suffixes, so no gazetteer is needed; a typo
+that swaps two characters, 东能华府 / 能东华府, or puts a homophone in, 锦绣 / 锦秀, still matches) — its
+problem evidence — the categories of
 its channel label and of its text alone, and the character bigrams of its words (simplified, with the
 place names and the channels' boilerplate taken out) — and its residents' keyed identity hashes.
 
@@ -20,6 +21,7 @@ words, not only in category.
 from __future__ import annotations
 
 import functools
+import itertools
 import math
 import re
 from collections.abc import Iterable, Mapping
@@ -31,7 +33,7 @@ import yaml
 
 from casework.facts import Facts, conflict, facts
 from casework.model import RegionLevel, StoredCase
-from casework.text import normalise, runs
+from casework.text import normalise, runs, sounds
 from connectors import Place
 
 if TYPE_CHECKING:
@@ -52,13 +54,14 @@ _SAID_NUMBER = re.compile(r"([\u4e00-\u9fff]{2,8}?(?:大道|大街|路|街))(\d{
 _ROAD_NUMBER = re.compile(r"(.+?)(\d+)")
 _PAIRS = re.compile(r"..?", re.DOTALL)
 """A stored gram string cut back into its bigrams (in C: parsing candidates' signatures is hot)."""
-_ADMIN_UNIT = re.compile(r"[\u4e00-\u9fff]{2,3}街道(?:办事处|办)?|[\u4e00-\u9fff]{2,4}社区")
-"""A sub-district or community named in a text: never part of a named place."""
+_APART = re.compile(r"[\u4e00-\u9fff]{2,3}街道(?:办事处|办)?|[\u4e00-\u9fff]{2,4}社区|[的在]")
+"""What no named place runs across: a sub-district or community named in a text, and 的 or 在 (楼下的路(面)
+and 有人在河(心路) name nothing; 东能华府的…, 在河心路… still name 东能华府, 河心路)."""
 _ADMIN = re.compile(r"^(深圳市|光明区)+")
 """City and district before a name (深圳市永源俊…公司); sub-districts and communities are cut out before."""
 _RUN_ON = 4
 """How far past a word that ended a name (道路) the name may run on to its suffix (东坑道路改造工程)."""
-_COUNTED = re.compile(r"[一二两三四五六七八九十几多数每各某该本此这那][家户个所条间座处栋位名]")
+_COUNTED = re.compile(r"[一二两三四五六七八九十几多数每各某该本此这那][家户个所条间座处栋位名段]")
 """A count or a pointer, not a name: 两家(公司), 几户(家庭), 这所(学校)."""
 
 
@@ -166,6 +169,18 @@ def _place_keys_of(places: tuple[str, ...]) -> frozenset[str]:
 
 
 @functools.lru_cache(maxsize=1 << 14)
+def _place_sounds_of(places: tuple[str, ...]) -> frozenset[str]:
+    """The places' keys by sound: each key character by each of its toneless readings (锦绣花园 and
+    锦秀花园 agree: a pinyin input method put the wrong 秀 in one report)."""
+    found: set[str] = set()
+    for key in _place_keys_of(places):
+        kind, _, chars = key.partition(":")
+        found.update(f"{kind}:{'+'.join(sorted(pair))}"
+                     for pair in itertools.product(*(sounds(char) for char in chars)))
+    return frozenset(found)
+
+
+@functools.lru_cache(maxsize=1 << 14)
 def _road_numbers(addresses: tuple[str, ...]) -> Mapping[str, frozenset[str]]:
     """Each road's key (:func:`place_keys`: 在华夏路 is 华夏路) with the house numbers given on it."""
     found: dict[str, set[str]] = {}
@@ -192,7 +207,8 @@ def named_places(text: str) -> list[str]:
     """Named places in normalised ``text``: a name of 2–8 characters before a generic place suffix.
 
     Administrative units are cut out first: 上村社区 is a community (the region signal), not a village
-    called 上村, and a name never runs across one (楼村社区楼村小学 names 楼村小学). Words that stand
+    called 上村, and a name never runs across one (楼村社区楼村小学 names 楼村小学), nor across 的 or 在
+    (有人在河心路 names 河心路, not a river called 有人在). Words that stand
     before a suffix without naming anything (交汇处路灯, 困难家庭, 装修公司) are no names
     (:func:`_names_a_place`): real posts say where in such words, and two posts that shared one would
     agree on a place neither gave.
@@ -202,7 +218,7 @@ def named_places(text: str) -> list[str]:
     for run in runs(text):
         if words.suffix.search(run, 2) is None:
             continue  # no suffix after a name's two characters: ``place`` cannot match (most runs)
-        for part in _ADMIN_UNIT.split(run):
+        for part in _APART.split(run):
             found += _names_in(part, words)
     return list(dict.fromkeys(found))
 
@@ -229,8 +245,7 @@ def _names_in(part: str, words: _Words) -> list[str]:
 def _name(stem: str, suffix: str, words: _Words) -> str | None:
     """The named place that ``stem`` (up to 8 characters) before ``suffix`` reads, or None when its words
     name no place."""
-    # a name never runs across 的: 楼下的路(面) and 旁边的网吧 name nothing; 东能华府的… still does
-    name = _ADMIN.sub("", stem).rpartition("的")[2]
+    name = _ADMIN.sub("", stem)
     # a company is told by its brand, first (永源俊光电科技有限公司), and so is a name ending in generic
     # words (东坑道路改造工程); other names by their end
     keep = 8 if words.kinds.get(suffix) == "company" or _distinctive(name) != name else 4
@@ -455,10 +470,13 @@ def _numbers_differ(a: Signature, b: Signature) -> bool:
 
 
 def _names_agree(a: Signature, b: Signature) -> bool | None:
-    """Whether the named places agree: True (one in common), False (both name places, none shared), None."""
+    """Whether the named places agree: True (one in common, or one that sounds the same: a typo), False
+    (both name places, none shared), None."""
     if not a.places or not b.places:
         return None
-    return not a.keys_of_places.isdisjoint(b.keys_of_places)
+    if not a.keys_of_places.isdisjoint(b.keys_of_places):
+        return True
+    return not _place_sounds_of(a.places).isdisjoint(_place_sounds_of(b.places))
 
 
 def _category(a: Signature, b: Signature, reference: Reference) -> float:

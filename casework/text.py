@@ -11,15 +11,18 @@ from __future__ import annotations
 import functools
 import re
 import unicodedata
+from pathlib import Path
 from typing import Any
 
 import opencc
 
-__all__ = ["bigrams", "index_terms", "normalise", "query_runs", "runs", "simplify", "unigrams"]
+__all__ = ["bigrams", "index_terms", "normalise", "query_runs", "runs", "simplify", "sounds", "unigrams"]
 
 MAX_INDEXED_CHARS = 5000
 """Text beyond this many characters (per field) is stored but not indexed: appeals are short, and a
 pasted document should not cost thousands of index writes."""
+
+PINYIN_FILE = Path(__file__).parent / "data" / "pinyin.txt"
 
 _RUN = re.compile(r"[0-9a-z\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
 _SPACES = re.compile(r"\s+")
@@ -42,6 +45,26 @@ def _gb2312_changed() -> frozenset[str]:
                 continue
     converted = str(_converter().convert("".join(chars)))
     return frozenset(a for a, b in zip(chars, converted, strict=False) if a != b)
+
+
+def sounds(char: str) -> tuple[str, ...]:
+    """The toneless pinyin readings of a simplified character (锦 and 金 both ``jin``; 长 ``chang``
+    and ``zhang``), or the character itself when the table has none (a letter, a rare character):
+    what a typo made with a pinyin input method keeps."""
+    return _sound_table().get(char, (char,))
+
+
+@functools.cache
+def _sound_table() -> dict[str, tuple[str, ...]]:
+    """Loaded on first use (~17,000 characters): only a name the matcher cannot otherwise agree on asks."""
+    readings: dict[str, list[str]] = {}
+    for line in PINYIN_FILE.read_text(encoding="utf-8").splitlines():
+        if line and not line.startswith("#"):
+            syllable, chars = line.split("\t")
+            for char in chars:
+                readings.setdefault(char, []).append(syllable)
+    shared: dict[tuple[str, ...], tuple[str, ...]] = {}   # one tuple per set of readings: ~3 MB less
+    return {char: shared.setdefault(tuple(found), tuple(found)) for char, found in readings.items()}
 
 
 def simplify(text: str) -> str:

@@ -79,6 +79,36 @@ def test_words_before_a_suffix_that_name_no_place_are_no_named_places() -> None:
     assert named_places("道路改造工程噪音") == named_places("保障性住房项目欠薪") == []
 
 
+def test_everyday_words_before_a_road_or_river_name_nothing() -> None:
+    # 路面, 路灯, 跑路, 开庭, 政府 …: a suffix's character inside an everyday word, with no name before it
+    for text in ("请有关部门尽快修复路面", "晚上路灯也不亮", "来电人希望彻底整修这段路", "老板卷款跑路",
+                 "劳动仲裁开庭时间快到了", "希望政府重视", "请区长关注学校门口乱停车", "希望责令公司支付工资",
+                 "排污口往河里偷排污水", "最近河道发臭"):
+        assert named_places(text) == [], text
+    # a name never runs across 在 (as across 的): the river called 有人在 hid the road 河心路
+    assert named_places("有人在河心路路边摆摊卖菜") == ["河心路"]
+    assert place_keys(named_places("住在碧水花园")[0]) == place_keys("碧水花园")
+
+
+def test_an_old_village_and_a_wet_market_are_the_village_and_the_market() -> None:
+    assert place_keys(named_places("将石旧村周边摆摊")[0]) == place_keys("将石村")
+    assert place_keys(named_places("下村老村消防通道")[0]) == place_keys("下村村")
+    assert place_keys(named_places("红星菜市场垃圾站")[0]) == place_keys("红星农贸市场")
+
+
+def test_a_name_typed_with_a_homophone_is_the_same_place(reference: Reference) -> None:
+    # a pinyin input method offers 锦秀 for 锦绣: the names disagree by their characters, not their sound
+    words = "消防通道被车辆堵塞，救护车开不进来，请尽快清理。"
+    a = _case("hotline12345:1", "锦绣花园消防通道堵塞", f"锦绣花园{words}", region="440311001001")
+    typed = _case("open311:2", "锦秀花园消防通道被堵", f"锦秀花园的{words}", region="440311001001", hours=6)
+    other = _case("open311:3", "碧水花园消防通道被堵", f"碧水花园的{words}", region="440311001001", hours=6)
+    assert place_keys("锦绣花园") != place_keys("锦秀花园")
+    assert compare(signature(a, reference, ()), signature(typed, reference, ()), reference).place == 1.0
+    assert _merge(reference, a, typed)
+    assert compare(signature(a, reference, ()), signature(other, reference, ()), reference).place == -1.0
+    assert not _merge(reference, a, other)
+
+
 def test_free_text_posts_that_name_no_place_stay_apart(reference: Reference) -> None:
     # the same words at two unnamed spots: only a shared place lets words merge reports
     for first, second in (("光明大道与华夏路交汇处路灯不亮，晚上很黑。",
