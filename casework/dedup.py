@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from casework.facts import Facts, conflict, facts
+from casework.facts import Facts, chinese_number, conflict, facts
 from casework.model import RegionLevel, StoredCase
 from casework.text import normalise, runs, sounds
 from connectors import Place
@@ -49,7 +49,8 @@ MAX_GRAMS = 160
 WORDS_FILE = Path(__file__).parent / "data" / "dedup_words.yaml"
 _NUMBERED = re.compile(r"^([\u4e00-\u9fff]{1,6}?(?:大道|大街|路|街))(\d+)号")
 _BEFORE_ROAD = re.compile(r"^.*(?:街道|社区|[区市县镇])")
-_SAID_NUMBER = re.compile(r"([\u4e00-\u9fff]{2,8}?(?:大道|大街|路|街))(\d{1,5})号")
+_SAID_NUMBER = re.compile(r"([\u4e00-\u9fff]{2,8}?(?:大道|大街|路|街))"
+                          r"(\d{1,5}|[一二三四五六七八九十百零]{1,6})号")
 """A house number a text gives on a road (华夏路88号): a post without an address field gives it in words."""
 _ROAD_NUMBER = re.compile(r"(.+?)(\d+)")
 _PAIRS = re.compile(r"..?", re.DOTALL)
@@ -278,7 +279,7 @@ def signature(case: StoredCase, reference: Reference, who: Iterable[str]) -> Sig
     places = named_places(address.rsplit("号", 1)[-1]) if address else []
     places += named_places(text)
     numbered = [f"{road}{number}" for road, number in _NUMBERED.findall(_BEFORE_ROAD.sub("", address))]
-    said = [f"{road}{number}" for road, number in _SAID_NUMBER.findall(plain)] if "号" in plain else []
+    said = _said_numbers(plain) if "号" in plain else []
     categories = [c for c in (case.category_id, reference.classify(None, case.title, case.content)) if c]
     return Signature(key=case.key, at=case.received_at.timestamp(), channel=case.channel, community=community,
                      street=street, categories=tuple(dict.fromkeys(categories)),
@@ -286,6 +287,17 @@ def signature(case: StoredCase, reference: Reference, who: Iterable[str]) -> Sig
                      who=tuple(sorted(set(who))), lat=case.lat, lng=case.lng,
                      grams=_problem_grams(text, places), facts=facts(plain),
                      said=tuple(dict.fromkeys(said)))
+
+
+def _said_numbers(text: str) -> list[str]:
+    """The road-and-number pairs a text gives, numbers as digits however written (华夏路八十八号 is
+    华夏路88)."""
+    found = []
+    for road, number in _SAID_NUMBER.findall(text):
+        value = number if number.isdigit() else chinese_number(number)
+        if value:
+            found.append(f"{road}{int(value)}")
+    return found
 
 
 def _regions(region_id: str | None, reference: Reference) -> tuple[str | None, str | None]:

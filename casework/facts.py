@@ -1,5 +1,5 @@
 """The concrete facts an appeal states about its object: sums of money, buildings and rooms, months,
-how many people it concerns.
+how many people it concerns, which part of a place (an estate's phase, a gate, a road's section).
 
 Two reports of one incident state the same facts however they word them (36500元 / 3.65万元 / 三万余元,
 19栋3202 / 19-3202); two look-alike incidents at one place (two wage claims against one company, two
@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["Facts", "conflict", "facts"]
+__all__ = ["Facts", "chinese_number", "conflict", "facts"]
 
 _CN = "零一二三四五六七八九"
 _FINANCIAL = str.maketrans("壹贰叁肆伍陆柒捌玖拾佰仟", "一二三四五六七八九十百千")
@@ -35,6 +35,10 @@ _MONTHS = re.compile(r"(\d{1,2}|[两三四五六七八九十]{1,2})个多?月")
 # 41人, 四十一名工人, 20多名农民工, 100多户: the people a (group) appeal speaks for
 _WHO = "人|户|工人|农民工|工友|员工|业主|居民|学员|会员|家长"
 _PEOPLE = re.compile(rf"({_NUM})(多|余)?(?:名|位|个)?(?:{_WHO})")
+# the part of a place: 东能华府二期 / 一期, 东门 / 西门, 光明大道南段 / 北段, 路的东侧 / 西侧. Not
+# 分12期(付款), 第一期(培训), 逾期, 期间; not 西门子, 华南门窗
+_PHASE = re.compile(r"(?<![分第\d])(\d{1,2}|[一二三四五六七八九十]{1,3})期(?![间限内满末货款付还数])")
+_SIDE = re.compile(r"([东南西北])(门|段|侧)(?![子诊窗面市票])")
 _TOLERANCE = 0.02
 _FEWEST_PEOPLE = 3  # "两人", "一个人": who went or who is hurt, not how many the matter concerns
 
@@ -45,19 +49,24 @@ class Facts:
     buildings: tuple[str, ...] = ()                 # "19", "19/3202" (building/room) or "/3202"
     months: tuple[int, ...] = ()
     people: tuple[tuple[float, float], ...] = ()    # head counts, (low, high)
+    parts: tuple[str, ...] = ()                     # "期2", "门东", "段南", "侧西": kind, then which
 
     def dump(self) -> list[list[object]]:
-        return [[list(a) for a in self.amounts], list(self.buildings), list(self.months),
-                [list(p) for p in self.people]]
+        dumped: list[list[object]] = [[list(a) for a in self.amounts], list(self.buildings),
+                                       list(self.months), [list(p) for p in self.people]]
+        return [*dumped, list(self.parts)] if self.parts else dumped  # most state no part: stored as before
 
     @classmethod
     def load(cls, raw: list[Any] | None) -> Facts:
         if not raw:
             return cls()
-        amounts, buildings, months, *rest = raw  # signatures stored before head counts have three
+        # signatures stored before head counts have three lists, and before parts four; most have no parts
+        amounts, buildings, months, *rest = raw
         people = rest[0] if rest else []
+        parts = rest[1] if len(rest) > 1 else []
         return cls(tuple((float(a[0]), float(a[1])) for a in amounts), tuple(map(str, buildings)),
-                   tuple(map(int, months)), tuple((float(p[0]), float(p[1])) for p in people))
+                   tuple(map(int, months)), tuple((float(p[0]), float(p[1])) for p in people),
+                   tuple(map(str, parts)))
 
 
 def chinese_number(text: str) -> float | None:
@@ -114,7 +123,13 @@ def facts(text: str) -> Facts:
     months = [int(v) for m in _MONTHS.findall(text) if (v := chinese_number(m)) is not None and v >= 2]
     people = [p for m in _PEOPLE.finditer(text) if (p := _people(*m.groups())) is not None]
     return Facts(tuple(dict.fromkeys(amounts)), tuple(dict.fromkeys(buildings)), tuple(dict.fromkeys(months)),
-                 tuple(dict.fromkeys(people)))
+                 tuple(dict.fromkeys(people)), _parts(text))
+
+
+def _parts(text: str) -> tuple[str, ...]:
+    parts = [f"期{int(value)}" for number in _PHASE.findall(text) if (value := chinese_number(number))]
+    parts += [f"{kind}{side}" for side, kind in _SIDE.findall(text)]
+    return tuple(dict.fromkeys(parts))
 
 
 def _people(number: str, vague: str | None) -> tuple[float, float] | None:
@@ -129,9 +144,9 @@ def _people(number: str, vague: str | None) -> tuple[float, float] | None:
 def conflict(a: Facts, b: Facts, *, reach: bool = True) -> bool:
     """Whether ``a`` and ``b`` state different values of the same kind of fact (none in common).
 
-    ``reach=False`` leaves out the facts that say how far the matter reaches — the building or home, how
-    many people — for an incident that strikes a whole area (an outage): each building's residents name
-    their own, and a different one contradicts nothing.
+    ``reach=False`` leaves out the facts that say how far the matter reaches — the building or home, the
+    part of the place, how many people — for an incident that strikes a whole area (an outage): each
+    building's residents name their own, and a different one contradicts nothing.
     """
     if a.amounts and b.amounts and not any(
             lo1 <= hi2 and lo2 <= hi1 for lo1, hi1 in a.amounts for lo2, hi2 in b.amounts):
@@ -141,7 +156,20 @@ def conflict(a: Facts, b: Facts, *, reach: bool = True) -> bool:
     if reach and a.people and b.people and not any(
             lo1 <= hi2 and lo2 <= hi1 for lo1, hi1 in a.people for lo2, hi2 in b.people):
         return True
+    if reach and a.parts and b.parts and _parts_differ(a.parts, b.parts):
+        return True
     return bool(a.months and b.months and not set(a.months) & set(b.months))
+
+
+def _parts_differ(a: Iterable[str], b: Iterable[str]) -> bool:
+    """Both name a part of one kind (a phase, a gate …) and none the same: 二期 / 一期, 东门 / 西门."""
+    kinds_a: dict[str, set[str]] = {}
+    for part in a:
+        kinds_a.setdefault(part[0], set()).add(part)
+    kinds_b: dict[str, set[str]] = {}
+    for part in b:
+        kinds_b.setdefault(part[0], set()).add(part)
+    return any(kinds_a[kind].isdisjoint(kinds_b[kind]) for kind in kinds_a.keys() & kinds_b.keys())
 
 
 def _buildings_agree(a: Iterable[str], b: Iterable[str]) -> bool:

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from casework.dedup import Signature, compare, decide, named_places, place_keys, signature
-from casework.facts import conflict, facts
+from casework.facts import Facts, conflict, facts
 from casework.model import StoredCase
 from casework.reference import Reference
 from connectors import UnifiedStatus
@@ -49,6 +49,10 @@ def test_companies_are_told_apart_by_their_brand_and_streets_are_no_roads() -> N
     [other] = named_places("科富光电科技有限公司不给认定工伤")
     assert place_keys(full) == place_keys(short) != place_keys(other)
     assert named_places("光明街道碧眼社区居民反映") == []
+    # an industry's words are no brand: two 塑胶制品 / 五金制品 / 包装材料 makers are two companies
+    [plastics, hardware, packaging] = (named_places(f"深圳市{name}有限公司拖欠工资")[0]
+                                       for name in ("信豪塑胶制品", "博顺五金制品", "通兴力包装材料"))
+    assert len({*place_keys(plastics), *place_keys(hardware), *place_keys(packaging)}) == 3
     assert named_places("光明街上的商户") == ["光明街"]
 
 
@@ -109,16 +113,22 @@ def test_a_name_typed_with_a_homophone_is_the_same_place(reference: Reference) -
     assert not _merge(reference, a, other)
 
 
+def _posted_apart(reference: Reference, pairs: tuple[tuple[str, str], ...],
+                  region: str | None = None) -> None:
+    """Each pair of posts, three hours apart, stays two incidents."""
+    for first, second in pairs:
+        a = _case("open311:1", first[:8], first, region=region)
+        b = _case("open311:2", second[:8], second, region=region, hours=3)
+        assert not _merge(reference, a, b), first
+
+
 def test_free_text_posts_that_name_no_place_stay_apart(reference: Reference) -> None:
     # the same words at two unnamed spots: only a shared place lets words merge reports
-    for first, second in (("光明大道与华夏路交汇处路灯不亮，晚上很黑。",
-                           "东明大道与龙大路交汇处路灯不亮，晚上很黑。"),
-                          ("这个十字路口红绿灯坏了，车辆乱行，很危险。",
-                           "那个十字路口红绿灯坏了，车辆乱行，很危险。"),
-                          ("菜市场旁边的路面塌陷，有个大坑。", "超市旁边的路面塌陷，有个大坑。")):
-        a = _case("open311:1", first[:8], first)
-        b = _case("open311:2", second[:8], second, hours=3)
-        assert not _merge(reference, a, b), first
+    _posted_apart(reference, (("光明大道与华夏路交汇处路灯不亮，晚上很黑。",
+                               "东明大道与龙大路交汇处路灯不亮，晚上很黑。"),
+                              ("这个十字路口红绿灯坏了，车辆乱行，很危险。",
+                               "那个十字路口红绿灯坏了，车辆乱行，很危险。"),
+                              ("菜市场旁边的路面塌陷，有个大坑。", "超市旁边的路面塌陷，有个大坑。")))
 
 
 def test_neighbours_at_other_house_numbers_are_other_places(reference: Reference) -> None:
@@ -145,6 +155,38 @@ def test_house_numbers_in_the_words_tell_places_apart(reference: Reference) -> N
     assert compare(signature(a, reference, ()), signature(corner, reference, ()), reference).place == 1.0
     stored = signature(a, reference, ()).dump()
     assert Signature.load(stored).road_numbers == {"road:华夏": frozenset({"88"})}
+
+
+def test_house_numbers_written_in_chinese_numerals_are_read(reference: Reference) -> None:
+    words = "门口垃圾堆积，臭气熏天，好几天没人清理。"
+    a = _case("open311:1", "垃圾堆积", f"华夏路八十八号{words}")
+    same = _case("open311:2", "垃圾堆积", f"华夏路88号{words}", hours=4)
+    other = _case("open311:3", "垃圾堆积", f"华夏路九十六号{words}", hours=4)
+    assert signature(a, reference, ()).said == ("华夏路88",)
+    assert _merge(reference, a, same)
+    assert not _merge(reference, a, other)
+
+
+def test_other_parts_of_one_place_are_other_incidents(reference: Reference) -> None:
+    # an estate's phases, its gates, a road's sections: the same words at another part are another spot
+    _posted_apart(reference, (("东能华府一期电梯坏了三天了，老人上下楼很困难，物业不管。",
+                               "东能华府二期电梯坏了三天了，老人上下楼很困难，物业不管。"),
+                              ("东能华府东门有人摆摊卖菜，垃圾乱扔，城管来了就跑。",
+                               "东能华府西门有人摆摊卖菜，垃圾乱扔，城管来了就跑。"),
+                              ("光明大道南段路面塌陷，有个大坑，很危险。",
+                               "光明大道北段路面塌陷，有个大坑，很危险。")), region="440311001001")
+    a = _case("open311:1", "电梯坏了", "东能华府二期电梯坏了三天了，老人上下楼很困难。",
+              region="440311001001")
+    b = _case("open311:2", "电梯坏了", "东能华府二期的电梯坏了好几天，老人上下楼很困难，物业不管。",
+              region="440311001001", hours=3)
+    assert _merge(reference, a, b)
+    # an instalment plan, a first training course, a deadline and a brand are no parts of a place
+    for text in ("手机分12期付款", "第一期培训", "逾期未还", "疫情期间", "西门子冰箱", "华南门窗有限公司"):
+        assert facts(text).parts == (), text
+    stated = facts("东能华府2期8栋北门")
+    assert stated.parts == ("期2", "门北")
+    assert Facts.load(stated.dump()) == stated
+    assert Facts.load([[], ["8"], [], []]) == Facts(buildings=("8",))  # stored before parts
 
 
 def test_traditional_text_and_a_typo_merge(reference: Reference) -> None:
