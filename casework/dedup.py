@@ -130,7 +130,7 @@ class Signature:
         places += [f"pl:{key}" for p in self.places for key in sorted(place_keys(p))]
         places += [f"ad:{n}" for n in self.numbered]
         # the buildings the text names (a room alone, /1203, names none)
-        buildings = dict.fromkeys(b for b in (fact.partition("/")[0] for fact in self.facts.buildings) if b)
+        buildings = dict.fromkeys(b for b in (_building_of(fact) for fact in self.facts.buildings) if b)
         found = [*places, *(f"{p}#{b}" for p in places for b in buildings)]
         found += [f"who:{w}" for w in self.who]
         return list(dict.fromkeys(found))
@@ -150,6 +150,12 @@ class Signature:
                    numbered=tuple(data.get("ad", ())), who=tuple(data.get("who", ())), lat=data.get("lat"),
                    lng=data.get("lng"), grams=frozenset(_PAIRS.findall(grams)),
                    facts=Facts.load(data.get("fx")), said=tuple(data.get("sd", ())))
+
+
+def _building_of(fact: str) -> str:
+    """The building of a building fact (5:2/501 is building 5, unit 2, room 501): what a block is filed by,
+    as a report that gives no unit is in one of them."""
+    return fact.partition("/")[0].partition(":")[0]
 
 
 @functools.lru_cache(maxsize=1 << 16)

@@ -27,10 +27,12 @@ _AMOUNT = re.compile(rf"({_NUM})(万|千)?(多|余)?(?:元|块|圆)")
 # 工资3.2万没发, 欠了8万多: 万 alone is money, unless a measure word (2万平方米, 3万人) or more digits follow
 _MEASURES = "多余元块圆平米人户名位个次件吨辆株棵亩字步条"
 _TEN_THOUSANDS = re.compile(rf"({_NUM})(万)(多|余)?(?![{_MEASURES}{_DIGIT_WORDS}\d])")
-_BUILDING = re.compile(r"(\d{1,3}|[一二三四五六七八九十]{1,3}|[a-z])(?:栋|幢|号楼|座)(\d{3,4})?")
+# 19栋3202, 5号楼2单元501: the building, its unit (entrance) if given, and the room
+_BUILDING = re.compile(r"(\d{1,3}|[一二三四五六七八九十]{1,3}|[a-z])(?:栋|幢|号楼|座)"
+                       r"(?:(\d{1,2}|[一二三四五六七八九十]{1,2})单元)?(\d{3,4})?")
 _ROOM = re.compile(r"(?<![\d.])(\d{1,3})-(\d{3,4})(?!\d)")
 # 1203室, 803号房 without their building (房 alone is too often 房租, 房东: 3000房东不退押金)
-_ROOM_ALONE = re.compile(r"(?<![\d\-.栋幢座楼])(\d{3,4})(?:室|号房)")
+_ROOM_ALONE = re.compile(r"(?<![\d\-.栋幢座楼元])(\d{3,4})(?:室|号房)")
 _MONTHS = re.compile(r"(\d{1,2}|[两三四五六七八九十]{1,2})个多?月")
 # 41人, 四十一名工人, 20多名农民工, 100多户: the people a (group) appeal speaks for
 _WHO = "人|户|工人|农民工|工友|员工|业主|居民|学员|会员|家长"
@@ -46,7 +48,7 @@ _FEWEST_PEOPLE = 3  # "两人", "一个人": who went or who is hurt, not how ma
 @dataclass(frozen=True, slots=True)
 class Facts:
     amounts: tuple[tuple[float, float], ...] = ()   # yuan, (low, high)
-    buildings: tuple[str, ...] = ()                 # "19", "19/3202" (building/room) or "/3202"
+    buildings: tuple[str, ...] = ()                 # "19", "19/3202" (building/room), "5:2/501", "/3202"
     months: tuple[int, ...] = ()
     people: tuple[tuple[float, float], ...] = ()    # head counts, (low, high)
     parts: tuple[str, ...] = ()                     # "期2", "门东", "段南", "侧西": kind, then which
@@ -110,13 +112,15 @@ def facts(text: str) -> Facts:
     amounts = [a for pattern in (_AMOUNT, _TEN_THOUSANDS) for m in pattern.finditer(text)
                if (a := _amount(*m.groups())) is not None]
     buildings = []
-    for number, room in _BUILDING.findall(text):
+    for number, unit, room in _BUILDING.findall(text):
         if number.isascii() and number.isalpha():  # b栋
             name = number
         elif (value := chinese_number(number)) is not None:
             name = str(int(value))
         else:
             continue
+        if unit and (entrance := chinese_number(unit)):
+            name += f":{int(entrance)}"
         buildings.append(f"{name}/{room}" if room else name)
     buildings += [f"{b}/{r}" for b, r in _ROOM.findall(text)]
     buildings += [f"/{r}" for r in _ROOM_ALONE.findall(text)]
@@ -177,7 +181,13 @@ def _buildings_agree(a: Iterable[str], b: Iterable[str]) -> bool:
         for y in b:
             bx, _, rx = x.partition("/")
             by, _, ry = y.partition("/")
-            # a room given without its building may be in the other's building
-            if (bx == by or not bx or not by) and (not rx or not ry or rx == ry):
+            (bx, _, ux), (by, _, uy) = bx.partition(":"), by.partition(":")
+            # a room given without its building may be in the other's building, a building without its
+            # unit may be the other's unit
+            if _same(bx, by) and _same(ux, uy) and _same(rx, ry):
                 return True
     return False
+
+
+def _same(a: str, b: str) -> bool:
+    return a == b or not a or not b

@@ -92,6 +92,9 @@ def test_everyday_words_before_a_road_or_river_name_nothing() -> None:
     # a name never runs across 在 (as across 的): the river called 有人在 hid the road 河心路
     assert named_places("有人在河心路路边摆摊卖菜") == ["河心路"]
     assert place_keys(named_places("住在碧水花园")[0]) == place_keys("碧水花园")
+    # 公路 ends a road's name (松白公路 is 松白路), but 高速公路 and 乡村公路 name none
+    assert place_keys(named_places("松白公路车辆超速")[0]) == place_keys("松白路")
+    assert named_places("高速公路上有落石") == named_places("乡村公路坑洼") == named_places("一条公路") == []
 
 
 def test_an_old_village_and_a_wet_market_are_the_village_and_the_market() -> None:
@@ -247,11 +250,20 @@ def test_facts_read_amounts_rooms_and_months_however_written() -> None:
     assert not conflict(facts("3栋1203室漏水"), facts("1203号房天花板漏水"))
     assert not conflict(facts("1203室漏水"), facts("3栋漏水"))
     assert facts("押金3000房东不退").buildings == ()
+    # a unit (entrance) of a building: another unit's flat 1203 is another flat; a report without one
+    # may be in any
+    assert facts("5号楼2单元501漏水").buildings == ("5:2/501",)
+    assert conflict(facts("5栋2单元1203室漏水"), facts("5栋1单元1203室漏水"))
+    assert not conflict(facts("5栋2单元1203室漏水"), facts("5栋1203漏水"))
+    assert not conflict(facts("5栋二单元楼道灯坏了"), facts("5栋楼道灯坏了"))
 
 
 def test_a_room_alone_files_no_building_block(reference: Reference) -> None:
     case = _case("open311:1", "美盛名苑漏水", "美盛名苑1203室楼上漏水")
     assert signature(case, reference, ()).blocks() == ["pl:estate:盛美"]
+    # a unit files under its building: a report without the unit looks there
+    case = _case("open311:1", "美盛名苑漏水", "美盛名苑5栋2单元1203室楼上漏水")
+    assert signature(case, reference, ()).blocks() == ["pl:estate:盛美", "pl:estate:盛美#5"]
 
 
 def test_head_counts_tell_two_group_claims_apart() -> None:
