@@ -178,12 +178,15 @@ def _place_keys_of(places: tuple[str, ...]) -> frozenset[str]:
 @functools.lru_cache(maxsize=1 << 14)
 def _place_sounds_of(places: tuple[str, ...]) -> frozenset[str]:
     """The places' keys by sound: each key character by each of its toneless readings (锦绣花园 and
-    锦秀花园 agree: a pinyin input method put the wrong 秀 in one report)."""
+    锦秀花园 agree: a pinyin input method put the wrong 秀 in one report). Not a company's: companies'
+    brands are made of a few lucky characters that sound alike (鑫联 / 信联 / 新联, 兴誉 / 星誉), and two
+    wage claims against two of them read alike; a typo there must not merge them."""
     found: set[str] = set()
     for key in _place_keys_of(places):
         kind, _, chars = key.partition(":")
-        found.update(f"{kind}:{'+'.join(sorted(pair))}"
-                     for pair in itertools.product(*(sounds(char) for char in chars)))
+        if kind != "company":
+            found.update(f"{kind}:{'+'.join(sorted(pair))}"
+                         for pair in itertools.product(*(sounds(char) for char in chars)))
     return frozenset(found)
 
 

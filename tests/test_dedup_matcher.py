@@ -114,6 +114,12 @@ def test_a_name_typed_with_a_homophone_is_the_same_place(reference: Reference) -
     assert _merge(reference, a, typed)
     assert compare(signature(a, reference, ()), signature(other, reference, ()), reference).place == -1.0
     assert not _merge(reference, a, other)
+    # … but not a company's: brands are made of lucky characters that sound alike (鑫 信 新, 兴 星)
+    claim = "拖欠工资三个月，老板联系不上，请求帮助追讨。"
+    xin = _case("legalaid:4", "追索劳动报酬", f"在鑫联电子有限公司上班，{claim}")
+    other_xin = _case("legalaid:5", "追索劳动报酬", f"在信联电子有限公司上班，{claim}", hours=6)
+    brands = compare(signature(xin, reference, ()), signature(other_xin, reference, ()), reference)
+    assert brands.place == -1.0
 
 
 def _posted_apart(reference: Reference, pairs: tuple[tuple[str, str], ...],
