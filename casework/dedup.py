@@ -52,6 +52,9 @@ _BEFORE_ROAD = re.compile(r"^.*(?:街道|社区|[区市县镇])")
 _SAID_NUMBER = re.compile(r"([\u4e00-\u9fff]{2,8}?(?:大道|大街|路|街))"
                           r"(\d{1,5}|[一二三四五六七八九十百零]{1,6})号")
 """A house number a text gives on a road (华夏路88号): a post without an address field gives it in words."""
+_ROAD = r"[\u4e00-\u9fff]{2,6}?(?:大道|大街|公路|路|街)"
+_CROSSING = re.compile(rf"({_ROAD})(?:与|和|跟|同)({_ROAD})(?:交叉|十字|路口|交汇|交界|交口)")
+"""Two roads' crossing (光明大道与华夏路交汇处): on a long road, the spot."""
 _ROAD_NUMBER = re.compile(r"(.+?)(\d+)")
 _PAIRS = re.compile(r"..?", re.DOTALL)
 """A stored gram string cut back into its bigrams (in C: parsing candidates' signatures is hot)."""
@@ -106,6 +109,7 @@ class Signature:
     grams: frozenset[str] = field(default_factory=frozenset)
     facts: Facts = field(default_factory=Facts)  # amounts, buildings/rooms, months, head counts
     said: tuple[str, ...] = ()                 # "<road><number>" the text gives (华夏路88号)
+    crossings: tuple[str, ...] = ()            # "<road key>|<road key>" of the crossings it names
     # the keys of ``places``, and each road's house numbers (address and text), worked out once: the
     # matcher compares them for some thirty pairs a case
     keys_of_places: frozenset[str] = field(init=False, repr=False, compare=False)
@@ -139,7 +143,8 @@ class Signature:
         return {"k": self.key, "t": self.at, "ch": self.channel, "cm": self.community, "st": self.street,
                 "ct": list(self.categories), "pl": list(self.places), "ad": list(self.numbered),
                 "who": list(self.who), "lat": self.lat, "lng": self.lng, "g": "".join(sorted(self.grams)),
-                "fx": self.facts.dump(), **({"sd": list(self.said)} if self.said else {})}
+                "fx": self.facts.dump(), **({"sd": list(self.said)} if self.said else {}),
+                **({"x": list(self.crossings)} if self.crossings else {})}
 
     @classmethod
     def load(cls, data: Mapping[str, Any]) -> Signature:
@@ -149,7 +154,8 @@ class Signature:
                    places=tuple(data.get("pl", ())),
                    numbered=tuple(data.get("ad", ())), who=tuple(data.get("who", ())), lat=data.get("lat"),
                    lng=data.get("lng"), grams=frozenset(_PAIRS.findall(grams)),
-                   facts=Facts.load(data.get("fx")), said=tuple(data.get("sd", ())))
+                   facts=Facts.load(data.get("fx")), said=tuple(data.get("sd", ())),
+                   crossings=tuple(data.get("x", ())))
 
 
 def _building_of(fact: str) -> str:
@@ -295,7 +301,16 @@ def signature(case: StoredCase, reference: Reference, who: Iterable[str]) -> Sig
                      places=tuple(dict.fromkeys(places))[:8], numbered=tuple(dict.fromkeys(numbered)),
                      who=tuple(sorted(set(who))), lat=case.lat, lng=case.lng,
                      grams=_problem_grams(text, places), facts=facts(plain),
-                     said=tuple(dict.fromkeys(said)))
+                     said=tuple(dict.fromkeys(said)), crossings=_crossings(plain))
+
+
+def _crossings(text: str) -> tuple[str, ...]:
+    """The crossings a text names, each as its two roads' keys (光明大道与华夏路 = 华夏路和光明大道)."""
+    if "口" not in text and "交" not in text:  # every crossing's word has one (most texts name none)
+        return ()
+    found = ("|".join(sorted(place_keys(first) | place_keys(second)))
+             for first, second in _CROSSING.findall(text))
+    return tuple(dict.fromkeys(found))
 
 
 def _said_numbers(text: str) -> list[str]:
@@ -463,7 +478,7 @@ def _place(a: Signature, b: Signature) -> float:
         metres = _metres(a.lat, a.lng, b.lat, b.lng)
         if metres > 1000:
             return -1.0
-        if metres < 150 and _names_agree(a, b) is not False and not _numbers_differ(a, b):
+        if metres < 150 and _names_agree(a, b) is not False and not _spots_differ(a, b):
             return 1.0
     if a.community and b.community and a.community != b.community:
         return -1.0
@@ -472,11 +487,19 @@ def _place(a: Signature, b: Signature) -> float:
     names = _names_agree(a, b)
     if names is False:
         return -1.0
-    if _numbers_differ(a, b):
+    if _spots_differ(a, b):
         return -1.0
     if names is True or (a.numbered and b.numbered):
         return 1.0
     return 0.6 if a.community and a.community == b.community else 0.0
+
+
+def _spots_differ(a: Signature, b: Signature) -> bool:
+    """Two spots along one place: other house numbers (:func:`_numbers_differ`), or other crossings (光明大道
+    与华夏路 / 光明大道与龙大路: both name 光明大道, a long road)."""
+    if a.crossings and b.crossings and set(a.crossings).isdisjoint(b.crossings):
+        return True
+    return _numbers_differ(a, b)
 
 
 def _numbers_differ(a: Signature, b: Signature) -> bool:

@@ -131,8 +131,11 @@ def facts(text: str) -> Facts:
 
 
 def _parts(text: str) -> tuple[str, ...]:
-    parts = [f"期{int(value)}" for number in _PHASE.findall(text) if (value := chinese_number(number))]
-    parts += [f"{kind}{side}" for side, kind in _SIDE.findall(text)]
+    parts = []
+    if "期" in text:
+        parts += [f"期{int(value)}" for number in _PHASE.findall(text) if (value := chinese_number(number))]
+    if "门" in text or "段" in text or "侧" in text:
+        parts += [f"{kind}{side}" for side, kind in _SIDE.findall(text)]
     return tuple(dict.fromkeys(parts))
 
 

@@ -176,6 +176,18 @@ def test_house_numbers_written_in_chinese_numerals_are_read(reference: Reference
     assert not _merge(reference, a, other)
 
 
+def test_two_crossings_on_one_long_road_are_two_places(reference: Reference) -> None:
+    lights = "红绿灯坏了，车辆乱行，很危险。"
+    a = _case("open311:1", "红绿灯坏了", f"光明大道与华夏路交叉口{lights}")
+    same = _case("open311:2", "红绿灯坏了", f"华夏路和光明大道路口的{lights}", hours=3)
+    other = _case("open311:3", "红绿灯坏了", f"光明大道与龙大路交叉口{lights}", hours=3)
+    assert _merge(reference, a, same)
+    assert compare(signature(a, reference, ()), signature(other, reference, ()), reference).place == -1.0
+    assert not _merge(reference, a, other)
+    stored = signature(a, reference, ()).dump()
+    assert Signature.load(stored).crossings == ("road:光明|road:华夏",)
+
+
 def test_other_parts_of_one_place_are_other_incidents(reference: Reference) -> None:
     # an estate's phases, its gates, a road's sections: the same words at another part are another spot
     _posted_apart(reference, (("东能华府一期电梯坏了三天了，老人上下楼很困难，物业不管。",
