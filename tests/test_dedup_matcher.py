@@ -7,9 +7,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from casework.dedup import Signature, compare, decide, named_places, place_keys, signature
+from casework.dedup import Signature, compare, decide, signature
 from casework.facts import Facts, conflict, facts
 from casework.model import StoredCase
+from casework.placenames import named_places, place_keys
 from casework.reference import Reference
 from connectors import UnifiedStatus
 from tests.processes import outputs_under_hash_seeds
