@@ -170,13 +170,15 @@ def conflict(a: Facts, b: Facts, *, reach: bool = True) -> bool:
 
 def _parts_differ(a: Iterable[str], b: Iterable[str]) -> bool:
     """Both name a part of one kind (a phase, a gate …) and none the same: 二期 / 一期, 东门 / 西门."""
-    kinds_a: dict[str, set[str]] = {}
-    for part in a:
-        kinds_a.setdefault(part[0], set()).add(part)
-    kinds_b: dict[str, set[str]] = {}
-    for part in b:
-        kinds_b.setdefault(part[0], set()).add(part)
+    kinds_a, kinds_b = _by_kind(a), _by_kind(b)
     return any(kinds_a[kind].isdisjoint(kinds_b[kind]) for kind in kinds_a.keys() & kinds_b.keys())
+
+
+def _by_kind(parts: Iterable[str]) -> dict[str, set[str]]:
+    found: dict[str, set[str]] = {}
+    for part in parts:
+        found.setdefault(part[0], set()).add(part)
+    return found
 
 
 def _buildings_agree(a: Iterable[str], b: Iterable[str]) -> bool:

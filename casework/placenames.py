@@ -28,12 +28,14 @@ __all__ = ["address_numbers", "boilerplate", "crossings", "keys_of", "named_plac
            "road_numbers", "said_numbers", "sounds_of"]
 
 WORDS_FILE = Path(__file__).parent / "data" / "dedup_words.yaml"
-_NUMBERED = re.compile(r"^([\u4e00-\u9fff]{1,6}?(?:大道|大街|路|街))(\d+)号")
+_ROAD_END = "(?:大道|大街|公路|路|街)"
+"""What ends a road's name, in the patterns below (a name ending 公路 also ends 路: one match either way)."""
+_NUMBERED = re.compile(rf"^([\u4e00-\u9fff]{{1,6}}?{_ROAD_END})(\d+)号")
 _BEFORE_ROAD = re.compile(r"^.*(?:街道|社区|[区市县镇])")
-_SAID_NUMBER = re.compile(r"([\u4e00-\u9fff]{2,8}?(?:大道|大街|路|街))"
+_SAID_NUMBER = re.compile(rf"([\u4e00-\u9fff]{{2,8}}?{_ROAD_END})"
                           r"(\d{1,5}|[一二三四五六七八九十百零]{1,6})号")
 """A house number a text gives on a road (华夏路88号): a post without an address field gives it in words."""
-_ROAD = r"[\u4e00-\u9fff]{2,6}?(?:大道|大街|公路|路|街)"
+_ROAD = rf"[\u4e00-\u9fff]{{2,6}}?{_ROAD_END}"
 _CROSSING = re.compile(rf"({_ROAD})(?:与|和|跟|同)({_ROAD})(?:交叉|十字|路口|交汇|交界|交口)")
 """Two roads' crossing (光明大道与华夏路交汇处): on a long road, the spot."""
 _ROAD_NUMBER = re.compile(r"(.+?)(\d+)")
