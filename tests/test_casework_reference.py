@@ -147,6 +147,11 @@ def test_resolve_place(ref: Reference, place: Place, expected: str | None) -> No
     # a broad class's word (小区, of 住房建设) weighs as much as the leaf's own: the leaf's tells more
     (None, "小区停电", "", "投诉建议/公用事业/供电服务/停电"),
     (None, "小区没水", "", "投诉建议/公用事业/供水服务/停水"),
+    # 小区 names where it happened, not what: a post that names its estate is no housing matter for it
+    (None, "东能华府整个小区", "东能华府整个小区没电了，冰箱里东西都坏了", "投诉建议/公用事业/供电服务/停电"),
+    # 楼上 says whose flat, not what went wrong: the neighbours' noise is theirs, not a leak
+    (None, "楼上天天吵", "楼上邻居每天半夜跺脚拖椅子", "纠纷调解/邻里纠纷/生活干扰/噪音邻里纠纷"),
+    (None, "外墙瓷砖掉落", "楼上的外墙瓷砖掉下来差点砸到人", "投诉建议/住房建设/房屋安全/危房隐患"),
 ])
 def test_classify(ref: Reference, hint: str | None, title: str, content: str, path: str | None) -> None:
     found = ref.classify(hint, title, content)
