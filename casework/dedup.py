@@ -352,7 +352,8 @@ def _names_agree(a: Signature, b: Signature) -> bool | None:
 
 
 def _category(a: Signature, b: Signature, reference: Reference) -> float:
-    """1 a shared category; 0.5 a shared third-level parent; 0 otherwise."""
+    """1 a shared category, or one matter under two classes' names (the event dictionary's
+    ``same_matter``: 拖欠工资 / 讨薪法律援助); 0.5 a shared third-level parent; 0 otherwise."""
     return _categories_agree(a.categories, b.categories, reference)
 
 
@@ -362,6 +363,8 @@ def _categories_agree(a: tuple[str, ...], b: tuple[str, ...], reference: Referen
     categories, and each new case is scored against some ten candidates that pass the place veto."""
     if set(a) & set(b):
         return 1.0
+    if any(set(reference.categories[c].same_matter) & set(b) for c in a if c in reference.categories):
+        return 0.5
     parents_a = {_parent(c, reference) for c in a} - {None}
     parents_b = {_parent(c, reference) for c in b} - {None}
     return 0.5 if parents_a & parents_b else 0.0

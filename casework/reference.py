@@ -17,7 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
-from dataclasses import astuple, dataclass
+from dataclasses import astuple, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +55,9 @@ class Category:
     # Its incidents strike an area, not one home: an outage, reported from each building of an estate,
     # is one incident however many buildings the reports name (set on a node, holds for all beneath it).
     area_wide: bool = False
+    # The same matter under another class's name, both ways (the loader makes every link mutual): a legal
+    # aid application for unpaid wages (讨薪法律援助) is the wage dispute (拖欠工资) it is brought for.
+    same_matter: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -263,7 +266,22 @@ def _load_categories(path: Path, problems: list[str]) -> dict[str, Category]:
         problems.append(f"{path}: expected a mapping with a 'classes' list")
     categories: dict[str, Category] = {}
     _add_categories(classes or [], None, 1, categories, f"{path.name}: classes", problems)
-    return categories
+    return _mutual_links(categories, f"{path.name}", problems)
+
+
+def _mutual_links(categories: dict[str, Category], where: str, problems: list[str]) -> dict[str, Category]:
+    """Each ``same_matter`` link written on one side, held by both; a link to an unknown code is a problem."""
+    linked: dict[str, set[str]] = {code: set() for code in categories}
+    for category in categories.values():
+        for other in category.same_matter:
+            if other not in categories:
+                problems.append(f"{where}: {category.id} ({category.name}): same_matter names unknown code "
+                                f"{other!r}")
+            elif other != category.id:
+                linked[category.id].add(other)
+                linked[other].add(category.id)
+    return {code: replace(category, same_matter=tuple(sorted(linked[code])))
+            for code, category in categories.items()}
 
 
 def _add_categories(items: list[Any], parent: str | None, level: int, out: dict[str, Category],
@@ -291,8 +309,13 @@ def _add_categories(items: list[Any], parent: str | None, level: int, out: dict[
             problems.append(f"{here} ({name}): area_wide must be true or false, not {own_area!r}")
             own_area = False
         marked = area_wide or own_area
+        same_matter = item.get("same_matter") or []
+        if not isinstance(same_matter, list):
+            problems.append(f"{here} ({name}): same_matter must be a list of codes")
+            same_matter = []
         out[code] = Category(id=code, name=name, level=level, parent_id=parent,
-                             keywords=tuple(str(k) for k in keywords if str(k).strip()), area_wide=marked)
+                             keywords=tuple(str(k) for k in keywords if str(k).strip()), area_wide=marked,
+                             same_matter=tuple(str(c) for c in same_matter))
         children = item.get("children") or []
         if children and level >= 4:
             problems.append(f"{here} ({name}): the dictionary has four levels; this node has children")

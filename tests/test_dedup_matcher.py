@@ -371,3 +371,25 @@ def test_an_outage_reported_from_different_buildings_is_one_incident(reference: 
                   region="440311001001", hours=1)
     assert not _merge(reference, arrears, other)
 
+
+
+def test_a_wage_dispute_and_its_legal_aid_application_are_one_matter(reference: Reference) -> None:
+    # legal aid files the claim under its own class (讨薪法律援助), the petition under the dispute's
+    # (拖欠工资): the event dictionary links the two (same_matter), so the same worker's two appeals
+    # about one company's arrears merge on the little wording they share …
+    petition = _case("petition:1", "反映永源俊公司拖欠工资问题",
+                     "信访人来信反映：深圳市永源俊光电科技有限公司拖欠其2026年8月至10月工资，老板失联。")
+    aid = _case("legalaid:2", "申请法律援助", "申请人在永源俊公司上班，公司拖欠三个月工资，老板联系不上，"
+                "要求支付工资。", hours=50)
+    first = signature(petition, reference, ("resident-1",))
+    second = signature(aid, reference, ("resident-1",))
+    assert set(first.categories) == {"02010101"}
+    assert set(second.categories) == {"03010101"}
+    assert decide(compare(first, second, reference)).merge
+    # … while a link is no shared category: two workers' appeals need the words a shared one would
+    other = signature(aid, reference, ("resident-2",))
+    assert not decide(compare(first, other, reference)).merge
+    # and a claim for a work injury at the same company is another matter
+    injury = _case("legalaid:3", "申请法律援助", "申请人在永源俊公司上班时手被机器压伤，公司不给认定工伤。",
+                   hours=50)
+    assert not decide(compare(first, signature(injury, reference, ("resident-1",)), reference)).merge
