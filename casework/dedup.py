@@ -282,13 +282,27 @@ def _facts_conflict(a: Signature, b: Signature, reference: Reference) -> bool:
     (a category both share is ``area_wide``: an outage), different buildings or head counts do not."""
     if not conflict(a.facts, b.facts):
         return False
-    return not _area_wide(a.categories, b.categories, reference) or conflict(a.facts, b.facts, reach=False)
+    if _area_wide(a.categories, b.categories, reference):
+        return conflict(a.facts, b.facts, reach=False)
+    if _between_floors(a.categories, b.categories, reference):
+        return conflict(a.facts, b.facts, floors=True)
+    return True
 
 
 @functools.lru_cache(maxsize=1 << 12)
 def _area_wide(a: tuple[str, ...], b: tuple[str, ...], reference: Reference) -> bool:
     """Whether a category the two signatures share strikes an area (the event dictionary's ``area_wide``)."""
     return any(reference.categories[c].area_wide for c in set(a) & set(b) if c in reference.categories)
+
+
+@functools.lru_cache(maxsize=1 << 12)
+def _between_floors(a: tuple[str, ...], b: tuple[str, ...], reference: Reference) -> bool:
+    """Whether both are about a matter between flats (``between_floors``: a leak, a neighbour's noise) —
+    the categories need not be one: the flat below calls it a leak (房屋漏水), the court a neighbours'
+    dispute (相邻漏水纠纷)."""
+    def marked(categories: tuple[str, ...]) -> bool:
+        return any(c in reference.categories and reference.categories[c].between_floors for c in categories)
+    return marked(a) and marked(b)
 
 
 def _text(a: frozenset[str], b: frozenset[str]) -> float:

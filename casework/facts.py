@@ -148,17 +148,20 @@ def _people(number: str, vague: str | None) -> tuple[float, float] | None:
     return value, value + 10 ** max(len(str(int(value))) - 1, 0)  # 20多 is 20–30, 100多 100–200
 
 
-def conflict(a: Facts, b: Facts, *, reach: bool = True) -> bool:
+def conflict(a: Facts, b: Facts, *, reach: bool = True, floors: bool = False) -> bool:
     """Whether ``a`` and ``b`` state different values of the same kind of fact (none in common).
 
     ``reach=False`` leaves out the facts that say how far the matter reaches — the building or home, the
+    building or home, the
     part of the place, how many people — for an incident that strikes a whole area (an outage): each
-    building's residents name their own, and a different one contradicts nothing.
+    building's residents name their own, and a different one contradicts nothing. ``floors=True`` takes
+    two rooms one floor apart in one building (1203 / 1303) as the two ends of one matter between flats:
+    the flat below names its own, the flat above (the leak's source, the noise's) its own.
     """
     if a.amounts and b.amounts and not any(
             lo1 <= hi2 and lo2 <= hi1 for lo1, hi1 in a.amounts for lo2, hi2 in b.amounts):
         return True
-    if reach and a.buildings and b.buildings and not _buildings_agree(a.buildings, b.buildings):
+    if reach and a.buildings and b.buildings and not _buildings_agree(a.buildings, b.buildings, floors):
         return True
     if reach and a.people and b.people and not any(
             lo1 <= hi2 and lo2 <= hi1 for lo1, hi1 in a.people for lo2, hi2 in b.people):
@@ -181,7 +184,7 @@ def _by_kind(parts: Iterable[str]) -> dict[str, set[str]]:
     return found
 
 
-def _buildings_agree(a: Iterable[str], b: Iterable[str]) -> bool:
+def _buildings_agree(a: Iterable[str], b: Iterable[str], floors: bool = False) -> bool:
     for x in a:
         for y in b:
             bx, _, rx = x.partition("/")
@@ -189,9 +192,14 @@ def _buildings_agree(a: Iterable[str], b: Iterable[str]) -> bool:
             (bx, _, ux), (by, _, uy) = bx.partition(":"), by.partition(":")
             # a room given without its building may be in the other's building, a building without its
             # unit may be the other's unit
-            if _same(bx, by) and _same(ux, uy) and _same(rx, ry):
+            if _same(bx, by) and _same(ux, uy) and (_same(rx, ry) or (floors and _floor_apart(rx, ry))):
                 return True
     return False
+
+
+def _floor_apart(a: str, b: str) -> bool:
+    """1203 and 1303, 908 and 1008: the same flat of adjacent floors (the last two digits are the flat)."""
+    return len(a) >= 3 and len(b) >= 3 and a[-2:] == b[-2:] and abs(int(a[:-2]) - int(b[:-2])) == 1
 
 
 def _same(a: str, b: str) -> bool:

@@ -55,6 +55,9 @@ class Category:
     # Its incidents strike an area, not one home: an outage, reported from each building of an estate,
     # is one incident however many buildings the reports name (set on a node, holds for all beneath it).
     area_wide: bool = False
+    # A matter between a flat and the one above it (a leak through a ceiling, a neighbour's noise): one
+    # side names its own flat, the other side the flat above or below (set on a node, holds beneath it).
+    between_floors: bool = False
     # The same matter under another class's name, both ways (the loader makes every link mutual): a legal
     # aid application for unpaid wages (讨薪法律援助) is the wage dispute (拖欠工资) it is brought for.
     same_matter: tuple[str, ...] = ()
@@ -284,8 +287,12 @@ def _mutual_links(categories: dict[str, Category], where: str, problems: list[st
             for code, category in categories.items()}
 
 
+_FLAGS = ("area_wide", "between_floors")
+"""The event dictionary's true/false marks; each set on a node holds for everything beneath it."""
+
+
 def _add_categories(items: list[Any], parent: str | None, level: int, out: dict[str, Category],
-                    where: str, problems: list[str], area_wide: bool = False) -> None:
+                    where: str, problems: list[str], inherited: Mapping[str, bool] | None = None) -> None:
     names: set[str] = set()
     for index, item in enumerate(items):
         here = f"{where}[{index}]"
@@ -304,23 +311,33 @@ def _add_categories(items: list[Any], parent: str | None, level: int, out: dict[
         if not isinstance(keywords, list):
             problems.append(f"{here} ({name}): keywords must be a list")
             keywords = []
-        own_area = item.get("area_wide", False)
-        if not isinstance(own_area, bool):
-            problems.append(f"{here} ({name}): area_wide must be true or false, not {own_area!r}")
-            own_area = False
-        marked = area_wide or own_area
+        marked = _flags(item, inherited or {}, f"{here} ({name})", problems)
         same_matter = item.get("same_matter") or []
         if not isinstance(same_matter, list):
             problems.append(f"{here} ({name}): same_matter must be a list of codes")
             same_matter = []
         out[code] = Category(id=code, name=name, level=level, parent_id=parent,
-                             keywords=tuple(str(k) for k in keywords if str(k).strip()), area_wide=marked,
+                             keywords=tuple(str(k) for k in keywords if str(k).strip()),
+                             area_wide=marked["area_wide"], between_floors=marked["between_floors"],
                              same_matter=tuple(str(c) for c in same_matter))
         children = item.get("children") or []
         if children and level >= 4:
             problems.append(f"{here} ({name}): the dictionary has four levels; this node has children")
         elif isinstance(children, list):
             _add_categories(children, code, level + 1, out, f"{here}.children", problems, marked)
+
+
+def _flags(item: Mapping[str, Any], inherited: Mapping[str, bool], here: str,
+           problems: list[str]) -> dict[str, bool]:
+    """The node's marks: its own, or its parent's."""
+    flags = {}
+    for flag in _FLAGS:
+        own = item.get(flag, False)
+        if not isinstance(own, bool):
+            problems.append(f"{here}: {flag} must be true or false, not {own!r}")
+            own = False
+        flags[flag] = inherited.get(flag, False) or own
+    return flags
 
 
 def _load_departments(path: Path, regions: Mapping[str, Region], categories: Mapping[str, Category],

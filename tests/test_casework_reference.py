@@ -204,40 +204,38 @@ print(PlaceMatcher(SimpleNamespace(regions=regions)).resolve(Place(community="�
     assert len(outputs_under_hash_seeds(probe)) == 1
 
 
-def test_area_wide_holds_beneath_the_node_that_sets_it(tmp_path: Path) -> None:
+def _load_dictionary(tmp_path: Path, text: str) -> Reference:
     dictionary, departments = tmp_path / "events.yaml", tmp_path / "departments.yaml"
     departments.write_text("departments: []\n", encoding="utf-8")
-    dictionary.write_text(
-        "classes:\n"
-        "  - {code: '01', name: 投诉建议, children: [\n"
-        "      {code: '0101', name: 公用事业, area_wide: true,\n"
-        "       children: [{code: '010101', name: 供水服务}]},\n"
-        "      {code: '0102', name: 物业管理, area_wide: yes please}]}\n", encoding="utf-8")
-    with pytest.raises(ConfigError, match=r"area_wide must be true or false"):
-        Reference.load(categories_path=dictionary, departments_path=departments)
-    fixed = dictionary.read_text(encoding="utf-8").replace("yes please", "false")
-    dictionary.write_text(fixed, encoding="utf-8")
-    loaded = Reference.load(categories_path=dictionary, departments_path=departments)
-    marked = [loaded.categories[c].area_wide for c in ("01", "0101", "010101", "0102")]
+    dictionary.write_text(text, encoding="utf-8")
+    return Reference.load(categories_path=dictionary, departments_path=departments)
+
+
+@pytest.mark.parametrize("flag", ["area_wide", "between_floors"])
+def test_a_mark_holds_beneath_the_node_that_sets_it(tmp_path: Path, flag: str) -> None:
+    text = ("classes:\n"
+            "  - {code: '01', name: 投诉建议, children: [\n"
+            f"      {{code: '0101', name: 公用事业, {flag}: true,\n"
+            "       children: [{code: '010101', name: 供水服务}]},\n"
+            f"      {{code: '0102', name: 物业管理, {flag}: yes please}}]}}\n")
+    with pytest.raises(ConfigError, match=rf"{flag} must be true or false"):
+        _load_dictionary(tmp_path, text)
+    loaded = _load_dictionary(tmp_path, text.replace("yes please", "false"))
+    marked = [getattr(loaded.categories[c], flag) for c in ("01", "0101", "010101", "0102")]
     assert marked == [False, True, True, False]
 
 
 def test_same_matter_links_hold_both_ways_and_name_known_codes(tmp_path: Path) -> None:
-    dictionary, departments = tmp_path / "events.yaml", tmp_path / "departments.yaml"
-    departments.write_text("departments: []\n", encoding="utf-8")
-    dictionary.write_text(
-        "classes:\n"
-        "  - {code: '02', name: 纠纷调解, children: [{code: '0201', name: 劳动纠纷}]}\n"
-        "  - {code: '03', name: 法律服务, children: [\n"
-        "      {code: '0301', name: 法律援助, same_matter: ['0201', '0999']},\n"
-        "      {code: '0302', name: 法律咨询, same_matter: 0201}]}\n",
-        encoding="utf-8")
+    text = ("classes:\n"
+            "  - {code: '02', name: 纠纷调解, children: [{code: '0201', name: 劳动纠纷}]}\n"
+            "  - {code: '03', name: 法律服务, children: [\n"
+            "      {code: '0301', name: 法律援助, same_matter: ['0201', '0999']},\n"
+            "      {code: '0302', name: 法律咨询, same_matter: 0201}]}\n")
     with pytest.raises(ConfigError) as caught:
-        Reference.load(categories_path=dictionary, departments_path=departments)
+        _load_dictionary(tmp_path, text)
     assert any("same_matter names unknown code '0999'" in p for p in caught.value.problems)
     assert any("(法律咨询): same_matter must be a list" in p for p in caught.value.problems)
-    dictionary.write_text(dictionary.read_text(encoding="utf-8").replace(", '0999'", "")
-                          .replace("same_matter: 0201", "same_matter: ['0201']"), encoding="utf-8")
-    loaded = Reference.load(categories_path=dictionary, departments_path=departments)
+    loaded = _load_dictionary(tmp_path, text.replace(", '0999'", "").replace("same_matter: 0201",
+                                                                             "same_matter: ['0201']"))
     assert loaded.categories["0201"].same_matter == ("0301", "0302")
     assert loaded.categories["0301"].same_matter == ("0201",)

@@ -393,3 +393,22 @@ def test_a_wage_dispute_and_its_legal_aid_application_are_one_matter(reference: 
     injury = _case("legalaid:3", "申请法律援助", "申请人在永源俊公司上班时手被机器压伤，公司不给认定工伤。",
                    hours=50)
     assert not decide(compare(first, signature(injury, reference, ("resident-1",)), reference)).merge
+
+
+def test_a_leak_between_two_flats_is_named_by_either_flat(reference: Reference) -> None:
+    # the flat below calls the hotline about its ceiling (1203), the court names the flat above, where the
+    # leak is (1303): one matter between two flats (between_floors in the event dictionary)
+    call = _case("hotline12345:1", "反映邻居漏水问题", "市民来电反映：东能华府5栋1203楼上邻居家卫生间漏水，"
+                 "导致其家天花板发霉，协商未果。", region="440311001001")
+    court = _case("court:2", "相邻关系纠纷（张三诉李四）", "申请人张三称东能华府5栋1303房卫生间漏水，"
+                  "楼下天花板墙面发霉，请求被申请人修复防水并赔偿损失。", region="440311001001", hours=48)
+    first, second = signature(call, reference, ("resident-1",)), signature(court, reference, ("resident-1",))
+    assert decide(compare(first, second, reference)).merge
+    # two floors apart is another flat's leak; and for a matter not between flats one floor is another home
+    two_up = replace(court, content=court.content.replace("1303", "1403"))
+    assert not decide(compare(first, signature(two_up, reference, ("resident-1",)), reference)).merge
+    assert conflict(facts("5栋1203"), facts("5栋1303"))
+    assert not conflict(facts("5栋1203"), facts("5栋1303"), floors=True)
+    assert conflict(facts("1203室"), facts("908室"), floors=True)
+    assert not conflict(facts("908室"), facts("1008室"), floors=True)
+    assert conflict(facts("5栋1203"), facts("6栋1303"), floors=True)
