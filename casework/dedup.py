@@ -98,7 +98,10 @@ class Signature:
         """
         places = [f"rg:{self.community}"] if self.community else []
         places += [f"pl:{key}" for p in self.places for key in sorted(place_keys(p))]
-        places += [f"ad:{n}" for n in self.numbered]
+        # an address, given in the address field or in the words (华夏路88号门口…): a message-board post
+        # without an address field finds the hotline's report of the same doorway
+        places += [f"nb:{road}#{number}" for road, numbers in sorted(self.road_numbers.items())
+                   for number in sorted(numbers)]
         # the buildings the text names (a room alone, /1203, names none)
         buildings = dict.fromkeys(b for b in (_building_of(fact) for fact in self.facts.buildings) if b)
         found = [*places, *(f"{p}#{b}" for p in places for b in buildings)]
@@ -331,7 +334,7 @@ def _place(a: Signature, b: Signature) -> float:
         return -1.0
     if _spots_differ(a, b):
         return -1.0
-    if names is True or (a.numbered and b.numbered):
+    if names is True or (a.numbered and b.numbered) or _numbers_shared(a, b):
         return 1.0
     return 0.6 if a.community and a.community == b.community else 0.0
 
@@ -342,6 +345,12 @@ def _spots_differ(a: Signature, b: Signature) -> bool:
     if a.crossings and b.crossings and set(a.crossings).isdisjoint(b.crossings):
         return True
     return _numbers_differ(a, b)
+
+
+def _numbers_shared(a: Signature, b: Signature) -> bool:
+    """One house number on one road, each from its address or its words (华夏路88号 / 华夏路八十八号门口)."""
+    return any(not numbers.isdisjoint(b.road_numbers.get(road, ()))
+               for road, numbers in a.road_numbers.items())
 
 
 def _numbers_differ(a: Signature, b: Signature) -> bool:

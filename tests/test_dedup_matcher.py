@@ -167,6 +167,20 @@ def test_house_numbers_in_the_words_tell_places_apart(reference: Reference) -> N
     assert Signature.load(stored).road_numbers == {"road:华夏": frozenset({"88"})}
 
 
+def test_an_address_given_in_words_is_the_address_field_of_another_report(reference: Reference) -> None:
+    # the hotline files the address (and a community); a message-board post gives only its words: the
+    # same road and number is the same doorway, and both are filed under it, so one finds the other
+    call = _case("hotline12345:1", "反映垃圾堆积", "门口垃圾堆积好几天没人清运，臭气熏天。",
+                 address="光明区华夏路88号", region="440311001001")
+    post = _case("open311:2", "华夏路垃圾", "华夏路八十八号门口的垃圾好几天没人收了，太臭了。", hours=5)
+    first, second = signature(call, reference, ()), signature(post, reference, ())
+    assert compare(first, second, reference).place == 1.0
+    assert _merge(reference, call, post)
+    assert "nb:road:华夏#88" in set(first.blocks()) & set(second.blocks())
+    other = replace(post, content=post.content.replace("八十八", "九十六"))
+    assert not _merge(reference, call, other)
+
+
 def test_house_numbers_written_in_chinese_numerals_are_read(reference: Reference) -> None:
     words = "门口垃圾堆积，臭气熏天，好几天没人清理。"
     a = _case("open311:1", "垃圾堆积", f"华夏路八十八号{words}")
