@@ -34,6 +34,7 @@ from casework.placenames import (
     boilerplate,
     crossings,
     keys_of,
+    landmarks,
     named_places,
     place_keys,
     road_numbers,
@@ -76,6 +77,7 @@ class Signature:
     facts: Facts = field(default_factory=Facts)  # amounts, buildings/rooms, months, head counts
     said: tuple[str, ...] = ()                 # "<road><number>" the text gives (华夏路88号)
     crossings: tuple[str, ...] = ()            # "<road key>|<road key>" of the crossings it names
+    near: tuple[str, ...] = ()                 # those of ``places`` named only as landmarks (…旁边的)
     # the keys of ``places``, and each road's house numbers (address and text), worked out once: the
     # matcher compares them for some thirty pairs a case
     keys_of_places: frozenset[str] = field(init=False, repr=False, compare=False)
@@ -113,7 +115,8 @@ class Signature:
                 "ct": list(self.categories), "pl": list(self.places), "ad": list(self.numbered),
                 "who": list(self.who), "lat": self.lat, "lng": self.lng, "g": "".join(sorted(self.grams)),
                 "fx": self.facts.dump(), **({"sd": list(self.said)} if self.said else {}),
-                **({"x": list(self.crossings)} if self.crossings else {})}
+                **({"x": list(self.crossings)} if self.crossings else {}),
+                **({"nr": list(self.near)} if self.near else {})}
 
     @classmethod
     def load(cls, data: Mapping[str, Any]) -> Signature:
@@ -124,7 +127,7 @@ class Signature:
                    numbered=tuple(data.get("ad", ())), who=tuple(data.get("who", ())), lat=data.get("lat"),
                    lng=data.get("lng"), grams=frozenset(_PAIRS.findall(grams)),
                    facts=Facts.load(data.get("fx")), said=tuple(data.get("sd", ())),
-                   crossings=tuple(data.get("x", ())))
+                   crossings=tuple(data.get("x", ())), near=tuple(data.get("nr", ())))
 
 
 def _building_of(fact: str) -> str:
@@ -144,15 +147,17 @@ def signature(case: StoredCase, reference: Reference, who: Iterable[str]) -> Sig
     plain = normalise(text)
     places = named_places(address.rsplit("号", 1)[-1]) if address else []
     places += named_places(text)
+    places = list(dict.fromkeys(places))[:8]
     numbered = address_numbers(address)
     said = said_numbers(plain) if "号" in plain else []
     categories = [c for c in (case.category_id, reference.classify(None, case.title, case.content)) if c]
     return Signature(key=case.key, at=case.received_at.timestamp(), channel=case.channel, community=community,
                      street=street, categories=tuple(dict.fromkeys(categories)),
-                     places=tuple(dict.fromkeys(places))[:8], numbered=tuple(dict.fromkeys(numbered)),
+                     places=tuple(places), numbered=tuple(dict.fromkeys(numbered)),
                      who=tuple(sorted(set(who))), lat=case.lat, lng=case.lng,
                      grams=_problem_grams(text, places), facts=facts(plain),
-                     said=tuple(dict.fromkeys(said)), crossings=crossings(plain))
+                     said=tuple(dict.fromkeys(said)), crossings=crossings(plain),
+                     near=landmarks(text, tuple(places)))
 
 
 def _regions(region_id: str | None, reference: Reference) -> tuple[str | None, str | None]:
@@ -366,12 +371,26 @@ def _numbers_differ(a: Signature, b: Signature) -> bool:
 
 def _names_agree(a: Signature, b: Signature) -> bool | None:
     """Whether the named places agree: True (one in common, or one that sounds the same: a typo), False
-    (both name places, none shared), None."""
-    if not a.places or not b.places:
+    (both name places, none shared), None. When both name the place itself, a landmark they share (the
+    estate both sites are next to) does not make them agree; one's landmark that is the other's place does
+    (玉律农贸市场周边 / 玉律农贸市场出入口)."""
+    agree = _agree(a.places, b.places, a.keys_of_places, b.keys_of_places)
+    if agree and a.near and b.near:
+        own_a = tuple(p for p in a.places if p not in a.near)
+        own_b = tuple(p for p in b.places if p not in b.near)
+        if own_a and own_b and not _agree(own_a, own_b, keys_of(own_a), keys_of(own_b)):
+            return bool(_agree(a.near, own_b, keys_of(a.near), keys_of(own_b))
+                        or _agree(own_a, b.near, keys_of(own_a), keys_of(b.near)))
+    return agree
+
+
+def _agree(a: tuple[str, ...], b: tuple[str, ...], keys_a: frozenset[str],
+           keys_b: frozenset[str]) -> bool | None:
+    if not a or not b:
         return None
-    if not a.keys_of_places.isdisjoint(b.keys_of_places):
+    if not keys_a.isdisjoint(keys_b):
         return True
-    return not sounds_of(a.places).isdisjoint(sounds_of(b.places))
+    return not sounds_of(a).isdisjoint(sounds_of(b))
 
 
 def _category(a: Signature, b: Signature, reference: Reference) -> float:

@@ -24,8 +24,8 @@ import yaml
 from casework.facts import chinese_number
 from casework.text import runs, sounds
 
-__all__ = ["address_numbers", "boilerplate", "crossings", "keys_of", "named_places", "place_keys",
-           "road_numbers", "said_numbers", "sounds_of"]
+__all__ = ["address_numbers", "boilerplate", "crossings", "keys_of", "landmarks", "named_places",
+           "place_keys", "road_numbers", "said_numbers", "sounds_of"]
 
 WORDS_FILE = Path(__file__).parent / "data" / "dedup_words.yaml"
 _ROAD_END = "(?:大道|大街|公路|路|街)"
@@ -188,6 +188,24 @@ def road_numbers(addresses: tuple[str, ...]) -> Mapping[str, frozenset[str]]:
             for key in place_keys(road):
                 found.setdefault(key, set()).add(number)
     return {key: frozenset(numbers) for key, numbers in found.items()}
+
+
+_NEAR = re.compile(r"(?:小区|社区|的)?(?:旁边|旁的|对面|附近|隔壁|周边|周围|边上|[东西南北]边|后面|背后)")
+"""What follows a place named as a landmark: 东能华府(小区)旁边的工地 is about the site, not the estate."""
+
+
+def landmarks(text: str, places: tuple[str, ...]) -> tuple[str, ...]:
+    """Those of ``places`` that ``text`` names only as landmarks, every time followed by 旁边, 对面,
+    附近 …: a resident names the estate they live in (东能华府旁边的工地), the operator the site (光明人才住房
+    项目), and two sites next to one estate are two places."""
+    if not places or _NEAR.search(text) is None:  # most texts name no landmark
+        return ()
+    found = []
+    for place in places:
+        ends = [match.end() for match in re.finditer(re.escape(place), text)]
+        if ends and all(_NEAR.match(text, end) for end in ends):
+            found.append(place)
+    return tuple(found)
 
 
 def said_numbers(text: str) -> list[str]:

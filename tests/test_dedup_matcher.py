@@ -426,3 +426,25 @@ def test_a_leak_between_two_flats_is_named_by_either_flat(reference: Reference) 
     assert conflict(facts("1203室"), facts("908室"), floors=True)
     assert not conflict(facts("908室"), facts("1008室"), floors=True)
     assert conflict(facts("5栋1203"), facts("6栋1303"), floors=True)
+
+
+def test_two_sites_next_to_one_estate_are_two_places(reference: Reference) -> None:
+    # residents name the estate they live in as a landmark (东能华府东边的…): it says where the site is,
+    # not which; two sites beside one estate are two places, while the landmark of one report that is the
+    # place of another still agrees
+    east = _case("hotline12345:1", "反映工地噪音", "东能华府东边的光明人才住房项目工地夜间施工噪音大。",
+                 region="440311001001")
+    west = _case("mayor:2", "工地噪音", "东能华府西边的凤凰城市更新项目工地夜间施工噪音大。",
+                 region="440311001001", hours=5)
+    first, second = signature(east, reference, ()), signature(west, reference, ())
+    assert first.near == ("东能华府",)
+    assert Signature.load(first.dump()).near == ("东能华府",)
+    assert compare(first, second, reference).place == -1.0
+    assert not _merge(reference, east, west)
+    site = _case("open311:3", "工地噪音", "光明人才住房项目工地每天半夜施工，噪音很大。", hours=5)
+    assert _merge(reference, east, site)
+    market = _case("hotline12345:4", "车辆乱停", "田寮路123号玉律农贸市场周边车辆长期占用人行道停放。",
+                   region="440311001001")
+    gate = _case("mayor:5", "车辆乱停", "玉律农贸市场周边车辆长期占用人行道停放，东能华府附近也是。",
+                 region="440311001001", hours=5)
+    assert compare(signature(market, reference, ()), signature(gate, reference, ()), reference).place == 1.0
