@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from casework.facts import Facts, conflict, facts
-from casework.model import RegionLevel, StoredCase
+from casework.model import RESPONDENT_PREFIX, RegionLevel, StoredCase
 from casework.placenames import (
     address_numbers,
     boilerplate,
@@ -42,7 +42,7 @@ from casework.placenames import (
     sounds_of,
 )
 from casework.text import normalise, runs
-from connectors import Place
+from connectors import Party, Place
 
 if TYPE_CHECKING:
     from casework.reference import Reference
@@ -78,6 +78,7 @@ class Signature:
     said: tuple[str, ...] = ()                 # "<road><number>" the text gives (华夏路88号)
     crossings: tuple[str, ...] = ()            # "<road key>|<road key>" of the crossings it names
     near: tuple[str, ...] = ()                 # those of ``places`` named only as landmarks (…旁边的)
+    against: tuple[str, ...] = ()              # the other side: "o:<company key>", "p:<surname>"
     # the keys of ``places``, and each road's house numbers (address and text), worked out once: the
     # matcher compares them for some thirty pairs a case
     keys_of_places: frozenset[str] = field(init=False, repr=False, compare=False)
@@ -116,7 +117,8 @@ class Signature:
                 "who": list(self.who), "lat": self.lat, "lng": self.lng, "g": "".join(sorted(self.grams)),
                 "fx": self.facts.dump(), **({"sd": list(self.said)} if self.said else {}),
                 **({"x": list(self.crossings)} if self.crossings else {}),
-                **({"nr": list(self.near)} if self.near else {})}
+                **({"nr": list(self.near)} if self.near else {}),
+                **({"vs": list(self.against)} if self.against else {})}
 
     @classmethod
     def load(cls, data: Mapping[str, Any]) -> Signature:
@@ -127,7 +129,8 @@ class Signature:
                    numbered=tuple(data.get("ad", ())), who=tuple(data.get("who", ())), lat=data.get("lat"),
                    lng=data.get("lng"), grams=frozenset(_PAIRS.findall(grams)),
                    facts=Facts.load(data.get("fx")), said=tuple(data.get("sd", ())),
-                   crossings=tuple(data.get("x", ())), near=tuple(data.get("nr", ())))
+                   crossings=tuple(data.get("x", ())), near=tuple(data.get("nr", ())),
+                   against=tuple(data.get("vs", ())))
 
 
 def _building_of(fact: str) -> str:
@@ -157,7 +160,24 @@ def signature(case: StoredCase, reference: Reference, who: Iterable[str]) -> Sig
                      who=tuple(sorted(set(who))), lat=case.lat, lng=case.lng,
                      grams=_problem_grams(text, places), facts=facts(plain),
                      said=tuple(dict.fromkeys(said)), crossings=crossings(plain),
-                     near=landmarks(text, tuple(places)))
+                     near=landmarks(text, tuple(places)), against=_other_side(case.parties))
+
+
+def _other_side(parties: Iterable[Party]) -> tuple[str, ...]:
+    """Who a dispute is against, as the channels name them: a company by its name's key (深圳市永源俊光电科技
+    有限公司 = 永源俊公司), a person by surname (李四 = 李先生 = 李某: channels mask given names)."""
+    found: list[str] = []
+    for party in parties:
+        name = normalise(party.name) if party.role.startswith(RESPONDENT_PREFIX) else ""
+        if not name:
+            continue
+        if party.is_organisation:
+            # the brand, whatever the kind a channel gives it (永源俊公司 / 永源俊厂)
+            keys = sorted({key.partition(":")[2] for key in keys_of(tuple(named_places(name)))})
+            found += [f"o:{key}" for key in keys] or [f"o:{name}"]
+        else:
+            found.append(f"p:{name[0]}")
+    return tuple(dict.fromkeys(found))
 
 
 def _regions(region_id: str | None, reference: Reference) -> tuple[str | None, str | None]:
@@ -244,7 +264,7 @@ def oldest_candidate(at: float, thresholds: Thresholds) -> float:
 def compare(a: Signature, b: Signature, reference: Reference) -> Signals:
     return Signals(text=_text(a.grams, b.grams), place=_place(a, b), category=_category(a, b, reference),
                    resident=1.0 if set(a.who) & set(b.who) else 0.0, days=abs(a.at - b.at) / 86400,
-                   conflict=_facts_conflict(a, b, reference))
+                   conflict=_facts_conflict(a, b, reference) or _sides_differ(a, b))
 
 
 def decide(signals: Signals, thresholds: Thresholds | None = None) -> Decision:
@@ -277,12 +297,25 @@ def match(a: Signature, b: Signature, reference: Reference, thresholds: Threshol
     if days > thresholds.max_days:
         return None
     place = _place(a, b)
-    if place <= 0 or _facts_conflict(a, b, reference):
+    if place <= 0 or _facts_conflict(a, b, reference) or _sides_differ(a, b):
         return None
     signals = Signals(text=_text(a.grams, b.grams), place=place, category=_category(a, b, reference),
                       resident=1.0 if set(a.who) & set(b.who) else 0.0, days=days)
     decision = decide(signals, thresholds)
     return decision if decision.merge else None
+
+
+def _sides_differ(a: Signature, b: Signature) -> bool:
+    """Both name the other side of their dispute, companies or persons, and none is the same: one creditor's
+    loans to two debtors, one tenant's disputes with two landlords, are two matters."""
+    if not a.against or not b.against:
+        return False
+    for kind in ("o:", "p:"):
+        mine = {x for x in a.against if x.startswith(kind)}
+        theirs = {x for x in b.against if x.startswith(kind)}
+        if mine and theirs and mine.isdisjoint(theirs):
+            return True
+    return False
 
 
 def _facts_conflict(a: Signature, b: Signature, reference: Reference) -> bool:

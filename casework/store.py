@@ -27,7 +27,15 @@ from casework import keys
 from casework.access import respondent_departments
 from casework.events import CASE_CREATED, CASE_UPDATED, EventLog, event_fields
 from casework.indexsets import Move, move_many
-from casework.model import CasePage, CaseQuery, IngestOutcome, QuarantinedRecord, StoredCase, case_key
+from casework.model import (
+    RESPONDENT_PREFIX,
+    CasePage,
+    CaseQuery,
+    IngestOutcome,
+    QuarantinedRecord,
+    StoredCase,
+    case_key,
+)
 from casework.reference import Reference
 from casework.search import build, decode_cursor, encode_cursor, plan, read_page
 from casework.text import index_terms
@@ -44,7 +52,6 @@ QUERY_CACHE_SECONDS = 10
 MAX_WATCH_RETRIES = 100
 Ingested = tuple[IngestOutcome, StoredCase | None]
 """A record's outcome and, when it was written, the stored case as written."""
-RESPONDENT_PREFIX = "被"   # 被申请人, 被投诉人 …: the other side is not indexed as the case's own resident
 
 
 def _text(value: Any) -> str | None:

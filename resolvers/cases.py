@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from auth.masking import PartyView
-from casework.model import CasePage, CaseQuery, StoredCase
+from casework.model import RESPONDENT_PREFIX, CasePage, CaseQuery, StoredCase
 from casework.search import encode_cursor
 from connectors import UnifiedStatus
 from resolvers.errors import BadUserInput, UpstreamFailure
@@ -27,7 +27,6 @@ __all__ = ["TimelineEntry", "case_citizen", "case_parties", "case_source", "case
            "get_case", "make_case_query", "my_cases", "page_size", "search_cases"]
 
 MAX_TEXT_FILTER = 200
-RESPONDENT_PREFIX = "被"   # 被申请人, 被投诉人, 被反映人 …: the other side, not the one who appealed
 
 
 @dataclass(frozen=True, slots=True)

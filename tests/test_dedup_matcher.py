@@ -12,7 +12,7 @@ from casework.facts import Facts, conflict, facts
 from casework.model import StoredCase
 from casework.placenames import named_places, place_keys
 from casework.reference import Reference
-from connectors import UnifiedStatus
+from connectors import Party, UnifiedStatus
 from tests.processes import outputs_under_hash_seeds
 
 T0 = datetime(2026, 10, 1, 9, tzinfo=UTC)
@@ -448,3 +448,23 @@ def test_two_sites_next_to_one_estate_are_two_places(reference: Reference) -> No
     gate = _case("mayor:5", "车辆乱停", "玉律农贸市场周边车辆长期占用人行道停放，东能华府附近也是。",
                  region="440311001001", hours=5)
     assert compare(signature(market, reference, ()), signature(gate, reference, ()), reference).place == 1.0
+
+
+def test_disputes_against_two_others_are_two_matters(reference: Reference) -> None:
+    # one creditor, one sum, one week: two debtors are two loans; the channels name the other side in
+    # their own ways (李四 / 李某, 深圳市永源俊光电科技有限公司 / 永源俊厂), which are one
+    def loan(key: str, debtor: str, *, organisation: bool = False, hours: float = 0.0) -> StoredCase:
+        case = _case(key, "民间借贷纠纷", "申请人王五借给对方五万元，到期未还，请求归还借款。",
+                     region="440311001001", hours=hours)
+        return replace(case, parties=(Party(role="申请人", name="王五"),
+                                      Party(role="被申请人", name=debtor, is_organisation=organisation)))
+    first = signature(loan("court:1", "赵六"), reference, ("resident-1",))
+    other = signature(loan("court:2", "钱七", hours=48), reference, ("resident-1",))
+    same = signature(loan("hotline12345:3", "赵某", hours=48), reference, ("resident-1",))
+    assert first.against == ("p:赵",)
+    assert Signature.load(first.dump()).against == ("p:赵",)
+    assert not decide(compare(first, other, reference)).merge
+    assert decide(compare(first, same, reference)).merge
+    company = signature(loan("court:4", "深圳市永源俊光电科技有限公司", organisation=True), reference, ())
+    factory = signature(loan("petition:5", "永源俊厂", organisation=True, hours=5), reference, ())
+    assert company.against == factory.against == ("o:俊源",)
