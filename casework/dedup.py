@@ -427,8 +427,8 @@ def _agree(a: tuple[str, ...], b: tuple[str, ...], keys_a: frozenset[str],
 
 
 def _category(a: Signature, b: Signature, reference: Reference) -> float:
-    """1 a shared category, or one matter under two classes' names (the event dictionary's
-    ``same_matter``: 拖欠工资 / 讨薪法律援助); 0.5 a shared third-level parent; 0 otherwise."""
+    """1 a shared category; 0.5 one matter under two classes' names (the event dictionary's
+    ``same_matter``: 拖欠工资 / 讨薪法律援助) or a shared third-level parent; 0 otherwise."""
     return _categories_agree(a.categories, b.categories, reference)
 
 

@@ -269,7 +269,7 @@ def _load_categories(path: Path, problems: list[str]) -> dict[str, Category]:
         problems.append(f"{path}: expected a mapping with a 'classes' list")
     categories: dict[str, Category] = {}
     _add_categories(classes or [], None, 1, categories, f"{path.name}: classes", problems)
-    return _mutual_links(categories, f"{path.name}", problems)
+    return _mutual_links(categories, path.name, problems)
 
 
 def _mutual_links(categories: dict[str, Category], where: str, problems: list[str]) -> dict[str, Category]:
