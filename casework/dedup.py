@@ -150,17 +150,17 @@ def signature(case: StoredCase, reference: Reference, who: Iterable[str]) -> Sig
     plain = normalise(text)
     places = named_places(address.rsplit("号", 1)[-1]) if address else []
     places += named_places(text)
-    places = list(dict.fromkeys(places))[:8]
+    named = tuple(dict.fromkeys(places))[:8]
     numbered = address_numbers(address)
     said = said_numbers(plain) if "号" in plain else []
     categories = [c for c in (case.category_id, reference.classify(None, case.title, case.content)) if c]
     return Signature(key=case.key, at=case.received_at.timestamp(), channel=case.channel, community=community,
                      street=street, categories=tuple(dict.fromkeys(categories)),
-                     places=tuple(places), numbered=tuple(dict.fromkeys(numbered)),
+                     places=named, numbered=tuple(dict.fromkeys(numbered)),
                      who=tuple(sorted(set(who))), lat=case.lat, lng=case.lng,
-                     grams=_problem_grams(text, places), facts=facts(plain),
+                     grams=_problem_grams(text, named), facts=facts(plain),
                      said=tuple(dict.fromkeys(said)), crossings=crossings(plain),
-                     near=landmarks(text, tuple(places)), against=_other_side(case.parties))
+                     near=landmarks(text, named), against=_other_side(case.parties))
 
 
 def _other_side(parties: Iterable[Party]) -> tuple[str, ...]:

@@ -152,7 +152,6 @@ def conflict(a: Facts, b: Facts, *, reach: bool = True, floors: bool = False) ->
     """Whether ``a`` and ``b`` state different values of the same kind of fact (none in common).
 
     ``reach=False`` leaves out the facts that say how far the matter reaches — the building or home, the
-    building or home, the
     part of the place, how many people — for an incident that strikes a whole area (an outage): each
     building's residents name their own, and a different one contradicts nothing. ``floors=True`` takes
     two rooms one floor apart in one building (1203 / 1303) as the two ends of one matter between flats:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -200,10 +200,7 @@ class CaseStore:
             sets.update(keys.region_index(r.id) for r in self.reference.region_ancestors(region_id))
         if category_id is not None:
             sets.update(keys.category_index(c.id) for c in self.reference.category_ancestors(category_id))
-        parties: list[str] = []
-        for party in record.parties:
-            if not party.role.startswith(RESPONDENT_PREFIX):
-                parties.extend(identity_digests(self._hash_key, party.phone, party.id_number))
+        parties = self._appellant_digests(record.parties)
         sets.update(keys.identity_index(d) for d in parties)
         sets.update(keys.petition_against_index(d)
                     for d in respondent_departments(self.reference, record.channel, record.parties))
@@ -213,11 +210,11 @@ class CaseStore:
 
     def appellant_hashes(self, case: StoredCase) -> list[str]:
         """Keyed hashes of the phone and ID numbers of the case's own residents (not the other side)."""
-        found: set[str] = set()
-        for party in case.parties:
-            if not party.role.startswith(RESPONDENT_PREFIX):
-                found.update(identity_digests(self._hash_key, party.phone, party.id_number))
-        return sorted(found)
+        return sorted(set(self._appellant_digests(case.parties)))
+
+    def _appellant_digests(self, parties: Iterable[Party]) -> list[str]:
+        return [digest for party in parties if not party.role.startswith(RESPONDENT_PREFIX)
+                for digest in identity_digests(self._hash_key, party.phone, party.id_number)]
 
     def _write(self, pipe: Any, case: StoredCase, digest: str, old: _Memberships, new: _Memberships) -> Move:
         """Queue the case's record; returns the move of its index memberships, for the page to queue."""
