@@ -27,8 +27,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from auth.rights import is_respondent_role
 from casework.facts import Facts, conflict, facts
-from casework.model import RESPONDENT_PREFIX, RegionLevel, StoredCase
+from casework.model import RegionLevel, StoredCase
 from casework.placenames import (
     address_numbers,
     boilerplate,
@@ -168,7 +169,7 @@ def _other_side(parties: Iterable[Party]) -> tuple[str, ...]:
     有限公司 = 永源俊公司), a person by surname (李四 = 李先生 = 李某: channels mask given names)."""
     found: list[str] = []
     for party in parties:
-        name = normalise(party.name) if party.role.startswith(RESPONDENT_PREFIX) else ""
+        name = normalise(party.name) if is_respondent_role(party.role) else ""
         if not name:
             continue
         if party.is_organisation:

@@ -9,11 +9,8 @@ from enum import StrEnum
 from auth.rights import Scope
 from connectors.records import Party, UnifiedStatus
 
-__all__ = ["RESPONDENT_PREFIX", "CasePage", "CaseQuery", "ChannelHealth", "HealthStatus", "IngestOutcome",
-           "QuarantinedRecord", "RegionLevel", "StoredCase", "case_key", "split_case_key"]
-
-RESPONDENT_PREFIX = "被"
-"""Begins the role of a dispute's other side (被申请人, 被投诉人, 被反映人 …), not the one who appealed."""
+__all__ = ["CasePage", "CaseQuery", "ChannelHealth", "HealthStatus", "IngestOutcome", "QuarantinedRecord",
+           "RegionLevel", "StoredCase", "case_key", "split_case_key"]
 
 
 def case_key(channel: str, source_id: str) -> str:

@@ -23,19 +23,12 @@ from typing import Any
 from redis.exceptions import WatchError
 
 from auth.identity import IdentityHasher
+from auth.rights import is_respondent_role
 from casework import keys
 from casework.access import respondent_departments
 from casework.events import CASE_CREATED, CASE_UPDATED, EventLog, event_fields
 from casework.indexsets import Move, move_many
-from casework.model import (
-    RESPONDENT_PREFIX,
-    CasePage,
-    CaseQuery,
-    IngestOutcome,
-    QuarantinedRecord,
-    StoredCase,
-    case_key,
-)
+from casework.model import CasePage, CaseQuery, IngestOutcome, QuarantinedRecord, StoredCase, case_key
 from casework.reference import Reference
 from casework.search import build, decode_cursor, encode_cursor, plan, read_page
 from casework.text import index_terms
@@ -213,7 +206,7 @@ class CaseStore:
         return sorted(set(self._appellant_digests(case.parties)))
 
     def _appellant_digests(self, parties: Iterable[Party]) -> list[str]:
-        return [digest for party in parties if not party.role.startswith(RESPONDENT_PREFIX)
+        return [digest for party in parties if not is_respondent_role(party.role)
                 for digest in identity_digests(self._hash_key, party.phone, party.id_number)]
 
     def _write(self, pipe: Any, case: StoredCase, digest: str, old: _Memberships, new: _Memberships) -> Move:

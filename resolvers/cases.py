@@ -12,7 +12,8 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from auth.masking import PartyView
-from casework.model import RESPONDENT_PREFIX, CasePage, CaseQuery, StoredCase
+from auth.rights import is_respondent_role
+from casework.model import CasePage, CaseQuery, StoredCase
 from casework.search import encode_cursor
 from connectors import UnifiedStatus
 from resolvers.errors import BadUserInput, UpstreamFailure
@@ -124,7 +125,7 @@ def case_parties(ctx: GraphContext, case: StoredCase, *, reveal: bool = False) -
 def case_citizen(ctx: GraphContext, case: StoredCase, *, reveal: bool = False) -> PartyView | None:
     """The resident who raised the appeal: the first party that is not the other side."""
     for party in case.parties:
-        if not party.role.startswith(RESPONDENT_PREFIX):
+        if not is_respondent_role(party.role):
             return party_views(ctx, case, [party], reveal=reveal, what="citizen")[0]
     return None
 

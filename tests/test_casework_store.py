@@ -237,6 +237,10 @@ async def test_identity_index_uses_keyed_hashes_only(store: CaseStore, redis_cli
     assert await store.case_keys_for_identity(PHONE, None) == ["hotline12345:I1", "petition:I2"]
     assert await store.case_keys_for_identity(None, ID_NUMBER) == ["hotline12345:I1", "hotline12345:I3"]
     assert await store.case_keys_for_identity("13900000000", None) == [], "the other side is not indexed"
+    # legal aid calls the other side 对方当事人: no 被 in it, and still not the case's own resident
+    await store.ingest(record("I4", channel="legalaid", parties=(
+        Party(role="申请人", name="王五"), Party(role="对方当事人", phone="13700000000"))))
+    assert await store.case_keys_for_identity("13700000000", None) == []
     names = [k.decode() if isinstance(k, bytes) else str(k) for k in await redis_client.keys("*")]
     assert any(name.startswith("ms:{ix}:who:") for name in names)
     assert not any(PHONE in name or ID_NUMBER in name for name in names), "never a plain value in a key"

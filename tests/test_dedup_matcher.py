@@ -468,3 +468,6 @@ def test_disputes_against_two_others_are_two_matters(reference: Reference) -> No
     company = signature(loan("court:4", "深圳市永源俊光电科技有限公司", organisation=True), reference, ())
     factory = signature(loan("petition:5", "永源俊厂", organisation=True, hours=5), reference, ())
     assert company.against == factory.against == ("o:俊源",)
+    # legal aid names the other side 对方当事人
+    opponent = replace(loan("legalaid:6", "赵六"), parties=(Party(role="对方当事人", name="钱七"),))
+    assert signature(opponent, reference, ()).against == ("p:钱",)
